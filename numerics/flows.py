@@ -1,0 +1,269 @@
+"""Steepest flows as batched ODE systems, and the functions that simulate them.
+
+* parameter space, deep diagonal ``x_i = prod_k w_ik``:
+  ``dw_ik/dt = -phi_q(d_i f(x) prod_{j != k} w_ij)``;
+* model space, steepest mirror flow: ``dx_i/dt = -phi_q(d_i f(x)) / R''(x_i)``.
+
+``phi_q`` is the generated kernel. Switching functions are the gradient components
+``d_i f`` and (parameter space) the factors ``w_ik``; the integrator freezes their signs
+inside each step and locates their zeros (see :mod:`numerics.integrate.rk`). For a
+separable loss a coordinate that reaches ``d_i f = 0`` slides: by Filippov's convex
+combination (weight 1/2 on each side, ``q = 1``) or by continuity of ``phi_q`` (``q > 1``)
+its velocity on the surface is 0, so it is frozen there.
+
+``extras`` are quadratures integrated alongside the state (appended components, under the
+same error control): callables ``(x, grad, p) -> (B, k)``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from . import validate
+from ._generated import torch_kernels as K
+from .integrate.rk import ODESystem, Solution, integrate
+from .losses import Loss
+
+
+def resolve_device(device) -> torch.device:
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device 'cuda' was requested but CUDA is not available on this machine")
+    if dev.type not in ("cpu", "cuda"):
+        raise ValueError(f"device must be 'cpu' or 'cuda', got {device!r}")
+    return dev
+
+
+def exclusive_prod(w: torch.Tensor) -> torch.Tensor:
+    """``prod_{j != k} w_j`` over the last axis, without dividing (exact at ``w_k = 0``)."""
+    L = w.shape[-1]
+    if L == 1:
+        return torch.ones_like(w)
+    return torch.stack([torch.cat([w[..., :k], w[..., k + 1:]], -1).prod(-1) for k in range(L)], -1)
+
+
+def phi(z, q):
+    """The generated ``phi_q``; ``q`` a float or a tensor broadcasting against ``z``.
+    Exact shortcuts for uniform ``q = 2`` (identity) and ``q = 1`` (sign)."""
+    if isinstance(q, float):
+        if q == 2.0:
+            return z
+        if q == 1.0:
+            return torch.sign(z)
+    return K.phi(z, q)
+
+
+def frozen_phi(z, q, sigma):
+    """``phi_q(z)`` with the sign held at ``sigma`` where ``sigma != 0`` (mode freezing)."""
+    if sigma is None:
+        return phi(z, q)
+    return torch.where(sigma != 0, sigma * phi(z.abs(), q), phi(z, q))
+
+
+class _Flow(ODESystem):
+    """Shared parts: the loss, the extras, the sliding of separable coordinates.
+
+    ``q_uniform`` is the common exponent of the batch (a float) or ``None``; at uniform
+    ``q = 2`` the field is smooth and no switching functions are used."""
+
+    def __init__(self, loss: Loss, n: int, extras=()):
+        self.loss, self.n, self.extras = loss, n, tuple(extras)
+        self.n_extra = 0
+        self.q_uniform = None
+
+    def q_of(self, p, dims: int):
+        if self.q_uniform is not None:
+            return self.q_uniform
+        return p["q"].reshape((-1,) + (1,) * dims)
+
+    @property
+    def smooth(self) -> bool:
+        return self.q_uniform == 2.0
+
+    def _with_extras(self, dstate, x, g, p):
+        if not self.extras:
+            return dstate
+        return torch.cat([dstate] + [e(x, g, p) for e in self.extras], dim=1)
+
+    def _count_extras(self, x, p):
+        g = self.loss.grad(x, p)
+        self.n_extra = sum(e(x, g, p).shape[1] for e in self.extras)
+
+    def on_switch(self, t, y, p, hit):
+        """Separable loss: a coordinate that reaches ``d_i f = 0`` slides there (frozen);
+        ``p["t_slide"]`` records when."""
+        if self.loss.separable:
+            p = dict(p)
+            new = hit[:, : self.n] & ~p["frozen"]
+            p["t_slide"] = torch.where(new, t[:, None], p["t_slide"])
+            p["frozen"] = p["frozen"] | new
+        return p
+
+
+class DeepDiagonalFlow(_Flow):
+    """Parameter-space steepest flow of ``x_i = prod_k w_ik``; state ``w`` flattened (B, n*L)."""
+
+    def __init__(self, loss: Loss, n: int, L: int, extras=()):
+        super().__init__(loss, n, extras)
+        self.L = L
+
+    def split(self, y):
+        B = y.shape[0]
+        return y[:, : self.n * self.L].reshape(B, self.n, self.L)
+
+    def rhs(self, t, y, p, mode):
+        w = self.split(y)
+        x = w.prod(-1)
+        g = self.loss.grad(x, p)
+        others = x[..., None] / w if bool((w != 0).all()) else exclusive_prod(w)
+        z = g[..., None] * others
+        sigma = None
+        if mode is not None:
+            sg = mode[:, : self.n]
+            sw = mode[:, self.n:].reshape_as(w)
+            sigma = sg[..., None] * exclusive_prod(sw)
+        dw = -frozen_phi(z, self.q_of(p, 2), sigma) * (~p["frozen"])[..., None]
+        return self._with_extras(dw.reshape(y.shape[0], -1), x, g, p)
+
+    def switches(self, t, y, p):
+        if self.smooth:
+            return None
+        w = self.split(y)
+        active = ~p["frozen"]
+        g = self.loss.grad(w.prod(-1), p) * active
+        return torch.cat([g, (w * active[..., None]).reshape(w.shape[0], -1)], dim=1)
+
+    def active_switches(self, t, y, p):
+        active = ~p["frozen"]
+        return torch.cat([active, active[..., None].expand(-1, -1, self.L).reshape(active.shape[0], -1)], 1)
+
+
+class MirrorFlow(_Flow):
+    """Model-space steepest mirror flow ``dx_i/dt = -phi_q(d_i f)/R''(x_i)``; state ``x``."""
+
+    def __init__(self, loss: Loss, n: int, hess, extras=()):
+        super().__init__(loss, n, extras)
+        self.hess = hess          # (x, p) -> R''(x), e.g. a generated kernel with bound parameters
+
+    def rhs(self, t, y, p, mode):
+        x = y[:, : self.n]
+        g = self.loss.grad(x, p)
+        dx = -frozen_phi(g, self.q_of(p, 1), mode) / self.hess(x, p) * (~p["frozen"])
+        return self._with_extras(dx, x, g, p)
+
+    def switches(self, t, y, p):
+        if self.smooth:
+            return None
+        x = y[:, : self.n]
+        return self.loss.grad(x, p) * (~p["frozen"])
+
+    def active_switches(self, t, y, p):
+        return ~p["frozen"]
+
+
+@dataclass
+class FlowResult:
+    """A simulated batch: the integrator's ``Solution`` plus model-level views."""
+
+    solution: Solution
+    system: _Flow
+    state_dim: int
+
+    @property
+    def t(self):
+        return self.solution.t
+
+    @property
+    def state(self):
+        return self.solution.y[:, : self.state_dim]
+
+    @property
+    def extras(self):
+        return self.solution.y[:, self.state_dim:]
+
+    @property
+    def x(self):
+        s = self.state
+        if isinstance(self.system, DeepDiagonalFlow):
+            return self.system.split(s).prod(-1)
+        return s
+
+    @property
+    def w(self):
+        return self.system.split(self.state)
+
+    def ok(self) -> bool:
+        return bool(self.solution.success.all())
+
+    def raise_on_failure(self):
+        fails = self.solution.failures()
+        if fails:
+            desc = ", ".join(f"{v} x {k}" for k, v in fails.items())
+            raise RuntimeError(f"simulation failed for some trajectories: {desc}")
+        return self
+
+
+def _q_tensor(q, B, device):
+    qt = torch.as_tensor(q, dtype=torch.float64, device=device)
+    qt = qt.expand(B).clone() if qt.ndim == 0 else qt
+    if qt.shape != (B,):
+        raise ValueError(f"q must be a number or have one entry per trajectory ({B}), got {tuple(qt.shape)}")
+    if not bool(((qt >= 1) & (qt <= 2)).all()):
+        raise ValueError(f"q must lie in [1, 2] (1 = sign descent, 2 = gradient flow), got "
+                         f"{qt.min().item()}..{qt.max().item()}")
+    return qt
+
+
+def _run(system, y0, q, loss, t_end, *, device, extras_dim, rtol, atol, **kw):
+    B = y0.shape[0]
+    p = {"q": _q_tensor(q, B, device), "frozen": torch.zeros(B, system.n, dtype=torch.bool, device=device),
+         "t_slide": torch.full((B, system.n), float("nan"), dtype=torch.float64, device=device)}
+    p.update(loss.params(B, device))
+    if bool((p["q"] == p["q"][0]).all()):
+        system.q_uniform = float(p["q"][0])
+    validate.positive(rtol, "rtol")
+    validate.nonnegative(atol, "atol")
+    if system.extras:
+        system._count_extras(y0[:, : system.n] if isinstance(system, MirrorFlow)
+                             else system.split(y0).prod(-1), p)
+        y0 = torch.cat([y0, torch.zeros(B, system.n_extra, dtype=torch.float64, device=device)], 1)
+    t_end = torch.as_tensor(t_end, dtype=torch.float64, device=device)
+    if not bool(torch.isfinite(t_end).all()) or bool((t_end < 0).any()):
+        raise ValueError("t_end must be finite and >= 0")
+    sol = integrate(system, 0.0, y0, t_end, p, rtol=rtol, atol=atol, **kw)
+    return FlowResult(sol, system, extras_dim)
+
+
+def simulate_parameter_flow(w0, q, loss: Loss, t_end, *, device="cpu", extras=(), rtol=1e-10,
+                            atol=1e-12, **kw) -> FlowResult:
+    """Simulate the deep diagonal steepest flow from ``w0`` of shape ``(B, n, L)``.
+
+    ``q``: number or ``(B,)``; ``t_end``: number or ``(B,)``; remaining keywords go to
+    :func:`numerics.integrate.rk.integrate` (``events``, ``t_eval``, ``dense``,
+    ``max_steps``, ``max_wall``, ``progress``).
+    """
+    dev = resolve_device(device)
+    w0 = torch.as_tensor(w0, dtype=torch.float64, device=dev)
+    if w0.ndim != 3:
+        raise ValueError(f"w0 must have shape (batch, n, L), got {tuple(w0.shape)}")
+    if not bool(torch.isfinite(w0).all()):
+        raise ValueError("w0 must be finite")
+    B, n, L = w0.shape
+    validate.depth(L)
+    system = DeepDiagonalFlow(loss, n, L, extras)
+    return _run(system, w0.reshape(B, n * L), q, loss, t_end, device=dev, extras_dim=n * L,
+                rtol=rtol, atol=atol, **kw)
+
+
+def simulate_mirror_flow(x0, q, loss: Loss, hess, t_end, *, device="cpu", extras=(), rtol=1e-10,
+                         atol=1e-12, **kw) -> FlowResult:
+    """Simulate ``dx/dt = -phi_q(grad f)/R''(x)`` from ``x0`` of shape ``(B, n)``;
+    ``hess(x, p)`` returns ``R''`` (e.g. a generated kernel with bound parameters)."""
+    dev = resolve_device(device)
+    x0 = torch.as_tensor(x0, dtype=torch.float64, device=dev)
+    if x0.ndim != 2:
+        raise ValueError(f"x0 must have shape (batch, n), got {tuple(x0.shape)}")
+    system = MirrorFlow(loss, x0.shape[1], hess, extras)
+    return _run(system, x0, q, loss, t_end, device=dev, extras_dim=x0.shape[1], rtol=rtol, atol=atol, **kw)

@@ -1,0 +1,501 @@
+"""Batched adaptive DOP853 in torch with per-trajectory step control, dense output,
+events, mode freezing for discontinuous fields, and budgets.
+
+Every trajectory of the batch keeps its own time ``t``, step ``h`` and status; the loop
+advances all running trajectories together and drops each one as soon as it finishes, so
+a finished, sliding or stiff trajectory never forces small steps on the others.
+
+Discontinuous and non-Lipschitz fields (``sign`` and ``|z|^(q-1)``) are integrated by
+*mode freezing*: at the start of each step the system reports its switching functions
+(``ODESystem.switches``); during the step the field is evaluated with their signs held
+fixed, which makes it smooth inside the step. After the step, a switching function that
+changed sign is located on the 7th-order dense output (bisection to machine precision),
+the step is cut there, and ``ODESystem.on_switch`` decides what happens on the switching
+surface (cross it, or slide on it: Filippov). Nothing is stepped over, nothing chatters.
+
+Error control follows ``scipy.integrate.DOP853`` row by row: the scaled norm with
+``scale = atol + rtol * max(|y_old|, |y_new|)`` and ``h_new = h * clip(0.9 err^(-1/8),
+0.2, 10)`` (at most 1 after a rejection). Budgets on steps and wall time end a run with a
+status code and a message, never a hang.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import torch
+
+from .tableau import DOP853
+
+SUCCESS, EVENT = 0, 1
+STEP_BUDGET, WALL_BUDGET, STEP_UNDERFLOW, NONFINITE = -1, -2, -3, -4
+MESSAGES = {
+    SUCCESS: "reached t_end",
+    EVENT: "terminal event",
+    STEP_BUDGET: "step budget exhausted",
+    WALL_BUDGET: "wall-time budget exhausted",
+    STEP_UNDERFLOW: "step size underflow (h < 10 eps |t|)",
+    NONFINITE: "non-finite state or field",
+}
+_RUNNING = 100
+SAFETY, MIN_FACTOR, MAX_FACTOR = 0.9, 0.2, 10.0
+
+
+class ODESystem:
+    """What the integrator needs from a vector field.
+
+    ``rhs(t, y, p, mode)`` returns ``dy/dt`` (shape ``(B, n)``) for a batch; ``p`` is a dict
+    of per-trajectory tensors (leading dim ``B``) that the integrator compacts together
+    with the state; ``mode`` is ``None`` or the frozen signs of the switching functions.
+    Smooth systems only implement ``rhs``.
+    """
+
+    def rhs(self, t, y, p, mode):  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def switches(self, t, y, p):
+        """Switching functions ``(B, k)`` whose signs define the mode, or ``None``.
+        Components no longer in use (a coordinate sliding) must be returned as 0."""
+        return None
+
+    def on_switch(self, t, y, p, hit):
+        """Called with the boolean ``(B, k)`` of switching functions that reached 0 at ``t``;
+        returns the (possibly updated) parameters, e.g. with a coordinate put in sliding."""
+        return p
+
+    def active_switches(self, t, y, p):
+        """``(B, k)`` mask of switching functions still in use (``None``: all)."""
+        return None
+
+
+@dataclass
+class Event:
+    """A user event ``fn(t, y, p) -> (B,)`` or ``(B, k)``; it fires where a component
+    changes sign (``direction`` +1: upward only, -1: downward only, 0: both)."""
+
+    fn: Callable
+    terminal: bool = True
+    direction: int = 0
+    name: str = "event"
+
+
+@dataclass
+class Solution:
+    t: torch.Tensor                 # (B,) final times
+    y: torch.Tensor                 # (B, n) final states
+    status: torch.Tensor            # (B,) status codes (see MESSAGES)
+    n_steps: torch.Tensor           # (B,) accepted steps
+    n_rejected: torch.Tensor        # (B,) rejected steps
+    nfev: int                       # right-hand-side evaluations (batched calls)
+    params: dict                    # final per-trajectory parameters
+    t_events: list = field(default_factory=list)   # per event: (B, k) first firing times (nan)
+    y_events: list = field(default_factory=list)   # per event: (B, k, n) states there
+    ys: torch.Tensor | None = None  # (B, T, n) states at t_eval (nan where not reached)
+    dense: "DenseOutput | None" = None
+    wall: float = 0.0
+
+    @property
+    def success(self) -> torch.Tensor:
+        return self.status >= 0
+
+    def failures(self) -> dict[str, int]:
+        """Counts of each failure reason (empty when every trajectory succeeded)."""
+        return {MESSAGES[int(c)]: int((self.status == c).sum())
+                for c in torch.unique(self.status[self.status < 0]).tolist()}
+
+
+def _interpolate(F, y0, s):
+    """DOP853 dense output: ``F`` (7, ..., n), ``y0`` (..., n), ``s`` in [0, 1] (...)."""
+    s = s[..., None]
+    y = torch.zeros_like(y0)
+    for i in range(F.shape[0]):
+        y = (y + F[F.shape[0] - 1 - i]) * (s if i % 2 == 0 else 1 - s)
+    return y + y0
+
+
+class DenseOutput:
+    """The continuous solution of every trajectory (7th-order DOP853 interpolants)."""
+
+    def __init__(self, rows, t0, h, y0, F, batch):
+        order = torch.argsort(t0, stable=True)
+        order = order[torch.argsort(rows[order], stable=True)]
+        self.rows, self.t0, self.h, self.y0 = rows[order], t0[order], h[order], y0[order]
+        self.F = F[:, order]
+        counts = torch.bincount(self.rows, minlength=batch)
+        self.offsets = torch.cat([counts.new_zeros(1), torch.cumsum(counts, 0)])
+
+    def nbytes(self) -> int:
+        return sum(v.numel() * v.element_size() for v in (self.rows, self.t0, self.h, self.y0, self.F))
+
+    def __call__(self, t: torch.Tensor) -> torch.Tensor:
+        """States at times ``t`` of shape ``(B,)`` or ``(B, T)`` -> ``(B, [T,] n)``."""
+        squeeze = t.ndim == 1
+        t = t[:, None] if squeeze else t
+        rows = torch.arange(t.shape[0], device=t.device)[:, None].expand_as(t)
+        lo, hi = self.offsets[rows], self.offsets[rows + 1] - 1
+        last = len(self.t0) - 1
+        while bool((lo < hi).any()):          # last step with t0 <= t in each row's segment
+            mid = (lo + hi + 1) // 2
+            go = self.t0[mid.clamp(max=last)] <= t
+            lo, hi = torch.where(go, mid, lo), torch.where(go, hi, mid - 1)
+        idx = lo.clamp(max=last)
+        y = _interpolate(self.F[:, idx], self.y0[idx], (t - self.t0[idx]) / self.h[idx])
+        return y[:, 0] if squeeze else y
+
+
+def _sub(p, mask):
+    return {k: v[mask] for k, v in p.items()}
+
+
+def _crossed(g0, g1, direction):
+    up = (g0 < 0) & (g1 >= 0)
+    down = (g0 > 0) & (g1 <= 0)
+    return up if direction > 0 else down if direction < 0 else up | down
+
+
+def _event_values(e, t, y, p):
+    g = e.fn(t, y, p)
+    return g[:, None] if g.ndim == 1 else g
+
+
+def _locate(predicate, lo, hi, iters: int = 64):
+    """Earliest ``t`` in ``(lo, hi]`` where the monotone ``predicate(t)`` holds (bisection)."""
+    for _ in range(iters):
+        mid = 0.5 * (lo + hi)
+        if not bool(((mid > lo) & (mid < hi)).any()):
+            break
+        p = predicate(mid)
+        lo, hi = torch.where(p, lo, mid), torch.where(p, mid, hi)
+    return hi
+
+
+class _Run:
+    """One call of :func:`integrate`: the working set of running trajectories and outputs."""
+
+    def __init__(self, system, t0, y0, t_end, params, rtol, atol, events, t_eval, dense,
+                 max_steps, max_wall, h0, progress):
+        self.system, self.rtol, self.atol = system, rtol, atol
+        self.events, self.dense, self.max_steps, self.max_wall = tuple(events), dense, max_steps, max_wall
+        self.progress = progress
+        dev, dt = y0.device, torch.float64
+        self.dev, self.dt = dev, dt
+        B, n = y0.shape
+        self.B, self.n = B, n
+        tab = DOP853
+        self.tab = tab
+        self.A = torch.as_tensor(tab.A, dtype=dt, device=dev)
+        self.C = torch.as_tensor(tab.c, dtype=dt, device=dev)
+        self.Bw = torch.as_tensor(tab.b, dtype=dt, device=dev)
+        self.E = torch.stack([torch.as_tensor(tab.e5, dtype=dt, device=dev),
+                              torch.as_tensor(tab.e3, dtype=dt, device=dev)])
+        self.D = torch.as_tensor(tab.dense, dtype=dt, device=dev)
+        self.nfev = 0
+        t0 = torch.as_tensor(t0, dtype=dt, device=dev).expand(B).clone()
+        t_end = torch.as_tensor(t_end, dtype=dt, device=dev).expand(B).clone()
+        if bool((t_end < t0).any()):
+            raise ValueError("t_end must be >= t0 for every trajectory")
+        params = {k: torch.as_tensor(v, device=dev) for k, v in (params or {}).items()}
+        # outputs
+        self.out_t, self.out_y = t0.clone(), y0.clone()
+        self.out_status = torch.full((B,), _RUNNING, dtype=torch.int64, device=dev)
+        self.out_steps = torch.zeros(B, dtype=torch.int64, device=dev)
+        self.out_rej = torch.zeros(B, dtype=torch.int64, device=dev)
+        self.out_params = {k: v.clone() for k, v in params.items()}
+        self.ev_t, self.ev_y = [None] * len(self.events), [None] * len(self.events)
+        self.t_eval, self.ys = None, None
+        if t_eval is not None:
+            te = torch.as_tensor(t_eval, dtype=dt, device=dev)
+            self.t_eval = te.expand(B, te.shape[-1]).contiguous()
+            self.ys = torch.full((B, self.t_eval.shape[1], n), math.nan, dtype=dt, device=dev)
+            at0 = self.t_eval == t0[:, None]
+            self.ys[at0] = y0[:, None, :].expand_as(self.ys)[at0]
+        self.dense_parts = []
+        # working set
+        mode = self.mode_of(t0, y0, params)
+        f0 = self.rhs(t0, y0, params, mode)
+        h = self.initial_step(t0, y0, f0, params, mode, t_end - t0) if h0 is None \
+            else torch.as_tensor(h0, dtype=dt, device=dev).expand(B).clone()
+        self.idx, self.t, self.y, self.f, self.h = torch.arange(B, device=dev), t0, y0, f0, h
+        self.t_end, self.p, self.mode = t_end, params, mode
+        self.steps = torch.zeros(B, dtype=torch.int64, device=dev)
+        self.rej = torch.zeros(B, dtype=torch.int64, device=dev)
+        self.gev = [_event_values(e, t0, y0, params) for e in self.events]
+        self.simple = mode is None and not self.events and self.ys is None and not dense
+        self.finish(t_end <= t0, SUCCESS)
+
+    # -- helpers -----------------------------------------------------------------------
+    def rhs(self, t, y, p, mode):
+        self.nfev += 1
+        return self.system.rhs(t, y, p, mode)
+
+    def mode_of(self, t, y, p):
+        sw = self.system.switches(t, y, p)
+        return None if sw is None else torch.sign(sw)
+
+    def initial_step(self, t0, y0, f0, p, mode, span):
+        """Hairer's starting step, row by row (as ``scipy.integrate._ivp.common``)."""
+        scale = self.atol + y0.abs() * self.rtol
+        d0 = (y0 / scale).square().mean(1).sqrt()
+        d1 = (f0 / scale).square().mean(1).sqrt()
+        h0 = torch.where((d0 < 1e-5) | (d1 < 1e-5), torch.full_like(d0, 1e-6),
+                         0.01 * d0 / d1.clamp_min(1e-300))
+        h0 = torch.minimum(h0, span.clamp_min(1e-300))
+        f1 = self.rhs(t0 + h0, y0 + h0[:, None] * f0, p, mode)
+        d2 = ((f1 - f0) / scale).square().mean(1).sqrt() / h0
+        big = torch.maximum(d1, d2)
+        h1 = torch.where(big <= 1e-15, torch.maximum(torch.full_like(h0, 1e-6), h0 * 1e-3),
+                         (0.01 / big.clamp_min(1e-300)) ** self.tab.error_exponent)
+        return torch.minimum(torch.minimum(100 * h0, h1), span.clamp_min(1e-300))
+
+    def keep(self, mask):
+        for name in ("idx", "t", "y", "f", "h", "t_end", "mode", "steps", "rej"):
+            v = getattr(self, name)
+            if v is not None:
+                setattr(self, name, v[mask])
+        self.p = _sub(self.p, mask)
+        self.gev = [g[mask] for g in self.gev]
+
+    def finish(self, mask, code):
+        if not bool(mask.any()):
+            return
+        rows = self.idx[mask]
+        self.out_t[rows], self.out_y[rows] = self.t[mask], self.y[mask]
+        self.out_status[rows] = code[mask] if isinstance(code, torch.Tensor) else code
+        self.out_steps[rows], self.out_rej[rows] = self.steps[mask], self.rej[mask]
+        for k, v in self.p.items():
+            self.out_params[k][rows] = v[mask]
+        self.keep(~mask)
+
+    # -- one step ----------------------------------------------------------------------
+    def trial(self):
+        """A DOP853 step of every running row: ``(h, y_new, f_new, K, err, finite)``."""
+        s, h = self.tab.stages, torch.minimum(self.h, self.t_end - self.t)
+        hb = h[:, None]
+        K = torch.empty((len(self.tab.c), len(self.idx), self.n), dtype=self.dt, device=self.dev)
+        K[0] = self.f
+        for i in range(1, s):
+            dy = torch.tensordot(self.A[i, :i], K[:i], dims=1) * hb
+            K[i] = self.rhs(self.t + self.C[i] * h, self.y + dy, self.p, self.mode)
+        y_new = self.y + torch.tensordot(self.Bw, K[:s], dims=1) * hb
+        K[s] = self.rhs(self.t + h, y_new, self.p, self.mode)
+        scale = self.atol + self.rtol * torch.maximum(self.y.abs(), y_new.abs())
+        e53 = (torch.tensordot(self.E, K[:s + 1], dims=1) / scale).square().sum(2)
+        denom = e53[0] + 0.01 * e53[1]
+        err = h.abs() * e53[0] / torch.sqrt(denom * self.n).clamp_min(1e-300)
+        finite = torch.isfinite(err) & torch.isfinite(y_new.sum(1) + K[s].sum(1))
+        return h, y_new, K[s], K, err, finite
+
+    def control(self, h, err, finite):
+        accept = finite & (err <= 1)
+        factor = (SAFETY * err.clamp_min(1e-300) ** (-self.tab.error_exponent)).clamp(MIN_FACTOR, MAX_FACTOR)
+        factor = torch.where(accept, factor, torch.where(finite, factor.clamp(max=1.0),
+                                                         torch.full_like(factor, MIN_FACTOR)))
+        self.h = h * factor
+        self.steps += accept.long()
+        self.rej += (~accept).long()
+        return accept
+
+    def dense_coefficients(self, K, ta, ya, ha, y_new, pa, mode):
+        """The 7 DOP853 interpolation coefficients (3 extra stages) for some rows."""
+        s, hb = self.tab.stages, ha[:, None]
+        for i in range(s + 1, len(self.tab.c)):
+            dy = torch.tensordot(self.A[i, :i], K[:i], dims=1) * hb
+            K[i] = self.rhs(ta + self.C[i] * ha, ya + dy, pa, mode)
+        dyn = y_new - ya
+        F = torch.empty((7, len(ta), self.n), dtype=self.dt, device=self.dev)
+        F[0] = dyn
+        F[1] = hb * K[0] - dyn
+        F[2] = 2 * dyn - hb * (K[s] + K[0])
+        F[3:] = hb * torch.tensordot(self.D, K, dims=1)
+        return F
+
+    def commit(self, accept, h, y_new, f_new, K):
+        """Apply the accepted steps: locate switches and events, cut, record, update."""
+        a = slice(None) if bool(accept.all()) else accept
+        t1 = self.t + h
+        if self.simple:
+            self.t = torch.where(accept, t1, self.t)
+            self.y = torch.where(accept[:, None], y_new, self.y)
+            self.f = torch.where(accept[:, None], f_new, self.f)
+            return torch.zeros_like(accept)
+        ta, ya, ha, t1a, yna, pa = self.t[a], self.y[a], h[a], t1[a], y_new[a], _sub(self.p, a)
+        ma = None if self.mode is None else self.mode[a]
+        crossed_sw = None
+        if ma is not None:
+            crossed_sw = (ma != 0) & (self.system.switches(t1a, yna, pa) * ma <= 0)
+        g0 = [g[a] for g in self.gev]
+        crossed_ev = [_crossed(g, _event_values(e, t1a, yna, pa), e.direction)
+                      for e, g in zip(self.events, g0)]
+        need = torch.full_like(ta, self.dense, dtype=torch.bool)
+        if crossed_sw is not None:
+            need |= crossed_sw.any(1)
+        for c in crossed_ev:
+            need |= c.any(1)
+        if self.ys is not None:
+            te = self.t_eval[self.idx[a]]
+            need |= ((te > ta[:, None]) & (te <= t1a[:, None])).any(1)
+        t_cut, y_cut = t1a.clone(), yna.clone()
+        if bool(need.any()):
+            r = need
+            F = self.dense_coefficients(K[:, a][:, r], ta[r], ya[r], ha[r], yna[r], _sub(pa, r),
+                                        None if ma is None else ma[r])
+            t0r, h0r, y0r, pr = ta[r], ha[r], ya[r], _sub(pa, r)
+
+            def state_at(tt):
+                return _interpolate(F, y0r, (tt - t0r) / h0r)
+
+            tc = t1a[r]
+            if crossed_sw is not None and bool(crossed_sw[r].any()):
+                cs, mr = crossed_sw[r], ma[r]
+                hit = _locate(lambda tt: ((self.system.switches(tt, state_at(tt), pr) * mr <= 0) & cs).any(1),
+                              t0r.clone(), t0r + h0r)
+                tc = torch.where(cs.any(1), torch.minimum(tc, hit), tc)
+            for e, c, g in zip(self.events, crossed_ev, g0):
+                cr, gr = c[r], g[r]
+                if bool(cr.any()):
+                    hit = _locate(lambda tt, e=e, cr=cr, gr=gr:
+                                  (_crossed(gr, _event_values(e, tt, state_at(tt), pr), e.direction) & cr).any(1),
+                                  t0r.clone(), t0r + h0r)
+                    tc = torch.where(cr.any(1), torch.minimum(tc, hit), tc)
+            cut = tc < t1a[r]
+            yr = y_cut[r]
+            if bool(cut.any()):
+                yr[cut] = state_at(tc)[cut]
+            t_cut[r], y_cut[r] = tc, yr
+            if self.ys is not None:
+                self.record_outputs(self.idx[a][r], t0r, tc, y0r, h0r, F)
+            if self.dense:
+                self.dense_parts.append((self.idx[a][r], t0r, tc - t0r, y0r, F))
+        cut = t_cut < t1a
+        terminal = self.record_events(a, g0, t_cut, y_cut, pa)
+        hit = None
+        if crossed_sw is not None:
+            hit = (ma != 0) & (self.system.switches(t_cut, y_cut, pa) * ma <= 0)
+            if bool(hit.any()):
+                rh = hit.any(1)
+                new = self.system.on_switch(t_cut[rh], y_cut[rh], _sub(pa, rh), hit[rh])
+                for k, v in new.items():
+                    col = pa[k].clone()
+                    col[rh] = v
+                    pa[k] = col
+                for k, v in pa.items():
+                    full = self.p[k].clone()
+                    full[a] = v
+                    self.p[k] = full
+        t_all, y_all = self.t.clone(), self.y.clone()
+        t_all[a], y_all[a] = t_cut, y_cut
+        self.t, self.y = t_all, y_all
+        self.update_mode_and_field(a, accept, f_new, cut, hit, t_cut, y_cut, ma)
+        term = torch.zeros_like(accept)
+        term[a] = terminal
+        return term
+
+    def update_mode_and_field(self, a, accept, f_new, cut, hit, t_cut, y_cut, ma):
+        new_mode = self.mode_of(self.t, self.y, self.p)
+        pa = _sub(self.p, a)
+        changed = cut.clone()
+        if new_mode is not None:
+            nm = new_mode[a]
+            if hit is not None and bool(hit.any()):
+                # a crossing that stopped exactly on the surface continues in the opposite mode
+                active = self.system.active_switches(t_cut, y_cut, pa)
+                active = torch.ones_like(hit) if active is None else active
+                nm = torch.where(hit & (nm == 0) & active, -ma, nm)
+                new_mode = new_mode.clone()
+                new_mode[a] = nm
+            changed |= (nm != ma).any(1)
+        f_acc = f_new[a].clone()
+        if bool(changed.any()):
+            f_acc[changed] = self.rhs(t_cut[changed], y_cut[changed], _sub(pa, changed),
+                                      None if new_mode is None else new_mode[a][changed])
+        f_all = self.f.clone()
+        f_all[a] = f_acc
+        self.f, self.mode = f_all, new_mode
+
+    def record_outputs(self, rows, t0r, tc, y0r, h0r, F):
+        te = self.t_eval[rows]
+        inside = (te > t0r[:, None]) & (te <= tc[:, None])
+        if bool(inside.any()):
+            r_i, k_i = inside.nonzero(as_tuple=True)
+            self.ys[rows[r_i], k_i] = _interpolate(F[:, r_i], y0r[r_i], (te[r_i, k_i] - t0r[r_i]) / h0r[r_i])
+
+    def record_events(self, a, g0, t_cut, y_cut, pa):
+        terminal = torch.zeros_like(t_cut, dtype=torch.bool)
+        rows = self.idx[a]
+        for j, e in enumerate(self.events):
+            g_now = _event_values(e, t_cut, y_cut, pa)
+            fired = _crossed(g0[j], g_now, e.direction)
+            if bool(fired.any()):
+                if self.ev_t[j] is None:
+                    k = g_now.shape[1]
+                    self.ev_t[j] = torch.full((self.B, k), math.nan, dtype=self.dt, device=self.dev)
+                    self.ev_y[j] = torch.full((self.B, k, self.n), math.nan, dtype=self.dt, device=self.dev)
+                first = fired & torch.isnan(self.ev_t[j][rows])
+                r_i, k_i = first.nonzero(as_tuple=True)
+                self.ev_t[j][rows[r_i], k_i] = t_cut[r_i]
+                self.ev_y[j][rows[r_i], k_i] = y_cut[r_i]
+                if e.terminal:
+                    terminal |= fired.any(1)
+            g_all = self.gev[j].clone()
+            g_all[a] = g_now
+            self.gev[j] = g_all
+        return terminal
+
+    # -- the loop ----------------------------------------------------------------------
+    def run(self) -> Solution:
+        start = last = time.perf_counter()
+        while len(self.idx):
+            now = time.perf_counter()
+            if self.max_wall is not None and now - start > self.max_wall:
+                self.finish(torch.ones_like(self.idx, dtype=torch.bool), WALL_BUDGET)
+                break
+            if self.progress is not None and now - last > 1.0:
+                last = now
+                self.progress(self.B - len(self.idx), self.B, float(self.t.min()))
+            h, y_new, f_new, K, err, finite = self.trial()
+            accept = self.control(h, err, finite)
+            underflow = ~accept & (self.h < 10 * torch.finfo(self.dt).eps * self.t.abs().clamp_min(1.0))
+            exhausted = (self.steps + self.rej) >= self.max_steps
+            term = self.commit(accept, h, y_new, f_new, K) if bool(accept.any()) else torch.zeros_like(accept)
+            reached = accept & (self.t >= self.t_end) & ~term
+            code = torch.full_like(self.idx, STEP_BUDGET)
+            code = torch.where(underflow, torch.where(finite, torch.full_like(code, STEP_UNDERFLOW),
+                                                      torch.full_like(code, NONFINITE)), code)
+            code = torch.where(reached, torch.full_like(code, SUCCESS), code)
+            code = torch.where(term, torch.full_like(code, EVENT), code)
+            self.finish(term | reached | underflow | exhausted, code)
+        if self.progress is not None:
+            self.progress(self.B, self.B, float(self.out_t.max()) if self.B else 0.0)
+        dense = None
+        if self.dense and self.dense_parts:
+            rows, t0s, hs, y0s, Fs = zip(*self.dense_parts)
+            dense = DenseOutput(torch.cat(rows), torch.cat(t0s), torch.cat(hs), torch.cat(y0s),
+                                torch.cat(Fs, dim=1), self.B)
+        return Solution(self.out_t, self.out_y, self.out_status, self.out_steps, self.out_rej,
+                        self.nfev, self.out_params, self.ev_t, self.ev_y, self.ys, dense,
+                        time.perf_counter() - start)
+
+
+def integrate(system: ODESystem, t0, y0: torch.Tensor, t_end, params: dict | None = None, *,
+              rtol: float = 1e-10, atol: float = 1e-12, events=(), t_eval=None, dense: bool = False,
+              max_steps: int = 100_000, max_wall: float | None = None, h0=None,
+              progress: Callable | None = None) -> Solution:
+    """Integrate a batch of trajectories ``y0`` (``(B, n)``) from ``t0`` to ``t_end``.
+
+    ``t0``/``t_end`` are scalars or ``(B,)`` tensors; ``t_eval`` is ``(T,)`` or ``(B, T)``.
+    ``max_steps`` caps the accepted plus rejected steps of each trajectory and
+    ``max_wall`` (seconds) the whole call; trajectories stopped by a budget keep their
+    last state and get a status code (``Solution.failures()``) instead of a result.
+    ``progress(done, total, t_min)`` is called about once a second on long runs.
+    """
+    if not isinstance(y0, torch.Tensor) or y0.ndim != 2:
+        raise ValueError(f"y0 must be a tensor of shape (batch, n), got {getattr(y0, 'shape', y0)}")
+    if not (rtol > 0 and atol >= 0):
+        raise ValueError(f"rtol must be > 0 and atol >= 0, got rtol={rtol}, atol={atol}")
+    if max_steps < 1:
+        raise ValueError(f"max_steps must be >= 1, got {max_steps}")
+    return _Run(system, t0, y0.to(torch.float64), t_end, params, rtol, atol, events, t_eval, dense,
+                max_steps, max_wall, h0, progress).run()

@@ -1,0 +1,18 @@
+"""Symbolic side of steepmirror: derive mirror potentials, balance laws, escape times.
+
+Everything here is SymPy; nothing integrates an ODE. Public API::
+
+    theory.mirror_potential(L=3, q=1.5)                 # MIR-1 Potential
+    theory.mirror_potential(L=2, q=1.5, imbalance=0.7)  # MIR-2
+    theory.escape_time(L=3, q=1.5, alpha=0.1, y=1.0, target=0.5)   # ESC-1
+    theory.escape_class(L=3, q=2.0)                     # ESC-2
+    theory.reparam.scalar("sinh(w)").potential(q=1.5)   # MIR-5
+"""
+
+from . import reparam
+from .escape import arrival_time, coercivity, escape_class, escape_time, metric_exponent
+from .mirror import mirror_potential
+from .potentials import Potential
+
+__all__ = ["mirror_potential", "escape_time", "arrival_time", "escape_class", "coercivity",
+           "metric_exponent", "reparam", "Potential"]
