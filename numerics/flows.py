@@ -83,8 +83,10 @@ class _Flow(ODESystem):
         return self.q_uniform == 2.0
 
     def _with_extras(self, dstate, x, g, p):
+        """Append the quadratures; a sliding coordinate's effective (Filippov) gradient is 0."""
         if not self.extras:
             return dstate
+        g = g * (~p["frozen"])
         return torch.cat([dstate] + [e(x, g, p) for e in self.extras], dim=1)
 
     def _count_extras(self, x, p):
@@ -113,6 +115,9 @@ class DeepDiagonalFlow(_Flow):
         B = y.shape[0]
         return y[:, : self.n * self.L].reshape(B, self.n, self.L)
 
+    def model(self, y):
+        return self.split(y).prod(-1)
+
     def rhs(self, t, y, p, mode):
         w = self.split(y)
         x = w.prod(-1)
@@ -135,9 +140,6 @@ class DeepDiagonalFlow(_Flow):
         g = self.loss.grad(w.prod(-1), p) * active
         return torch.cat([g, (w * active[..., None]).reshape(w.shape[0], -1)], dim=1)
 
-    def active_switches(self, t, y, p):
-        active = ~p["frozen"]
-        return torch.cat([active, active[..., None].expand(-1, -1, self.L).reshape(active.shape[0], -1)], 1)
 
 
 class MirrorFlow(_Flow):
@@ -146,6 +148,12 @@ class MirrorFlow(_Flow):
     def __init__(self, loss: Loss, n: int, hess, extras=()):
         super().__init__(loss, n, extras)
         self.hess = hess          # (x, p) -> R''(x), e.g. a generated kernel with bound parameters
+
+    def split(self, y):
+        return y[:, : self.n]
+
+    def model(self, y):
+        return y[:, : self.n]
 
     def rhs(self, t, y, p, mode):
         x = y[:, : self.n]
@@ -159,8 +167,38 @@ class MirrorFlow(_Flow):
         x = y[:, : self.n]
         return self.loss.grad(x, p) * (~p["frozen"])
 
-    def active_switches(self, t, y, p):
-        return ~p["frozen"]
+
+
+class ScalarFlow(_Flow):
+    """Parameter-space steepest flow of a scalar model ``x_i = g(w_i)`` (MIR-5):
+    ``dw_i/dt = -phi_q(d_i f(x) g'(w_i))``; ``g``/``dg`` are generated kernels."""
+
+    def __init__(self, loss: Loss, n: int, g, dg, extras=()):
+        super().__init__(loss, n, extras)
+        self.g, self.dg = g, dg
+
+    def split(self, y):
+        return y[:, : self.n]
+
+    def model(self, y):
+        return self.g(y[:, : self.n])
+
+    def rhs(self, t, y, p, mode):
+        w = y[:, : self.n]
+        x = self.g(w)
+        g = self.loss.grad(x, p)
+        dg = self.dg(w)
+        sigma = None if mode is None else mode[:, : self.n] * mode[:, self.n:]
+        dw = -frozen_phi(g * dg, self.q_of(p, 1), sigma) * (~p["frozen"])
+        return self._with_extras(dw, x, g, p)
+
+    def switches(self, t, y, p):
+        if self.smooth:
+            return None
+        w = y[:, : self.n]
+        active = ~p["frozen"]
+        return torch.cat([self.loss.grad(self.g(w), p) * active, self.dg(w) * active], 1)
+
 
 
 @dataclass
@@ -185,10 +223,7 @@ class FlowResult:
 
     @property
     def x(self):
-        s = self.state
-        if isinstance(self.system, DeepDiagonalFlow):
-            return self.system.split(s).prod(-1)
-        return s
+        return self.system.model(self.state)
 
     @property
     def w(self):
@@ -216,18 +251,22 @@ def _q_tensor(q, B, device):
     return qt
 
 
-def _run(system, y0, q, loss, t_end, *, device, extras_dim, rtol, atol, **kw):
+def _run(system, y0, q, loss, t_end, *, device, extras_dim, rtol, atol, params=None, **kw):
     B = y0.shape[0]
     p = {"q": _q_tensor(q, B, device), "frozen": torch.zeros(B, system.n, dtype=torch.bool, device=device),
          "t_slide": torch.full((B, system.n), float("nan"), dtype=torch.float64, device=device)}
     p.update(loss.params(B, device))
+    for k, v in (params or {}).items():
+        v = torch.as_tensor(v, device=device)
+        if v.shape[:1] != (B,):
+            raise ValueError(f"parameter {k!r} must have one row per trajectory ({B}), got {tuple(v.shape)}")
+        p[k] = v
     if bool((p["q"] == p["q"][0]).all()):
         system.q_uniform = float(p["q"][0])
     validate.positive(rtol, "rtol")
     validate.nonnegative(atol, "atol")
     if system.extras:
-        system._count_extras(y0[:, : system.n] if isinstance(system, MirrorFlow)
-                             else system.split(y0).prod(-1), p)
+        system._count_extras(system.model(y0), p)
         y0 = torch.cat([y0, torch.zeros(B, system.n_extra, dtype=torch.float64, device=device)], 1)
     t_end = torch.as_tensor(t_end, dtype=torch.float64, device=device)
     if not bool(torch.isfinite(t_end).all()) or bool((t_end < 0).any()):
@@ -240,8 +279,9 @@ def simulate_parameter_flow(w0, q, loss: Loss, t_end, *, device="cpu", extras=()
                             atol=1e-12, **kw) -> FlowResult:
     """Simulate the deep diagonal steepest flow from ``w0`` of shape ``(B, n, L)``.
 
-    ``q``: number or ``(B,)``; ``t_end``: number or ``(B,)``; remaining keywords go to
-    :func:`numerics.integrate.rk.integrate` (``events``, ``t_eval``, ``dense``,
+    ``q``: number or ``(B,)``; ``t_end``: number or ``(B,)``; ``params``: extra per-trajectory
+    tensors made available to kernels, events and extras as ``p[name]``; remaining keywords
+    go to :func:`numerics.integrate.rk.integrate` (``events``, ``t_eval``, ``dense``,
     ``max_steps``, ``max_wall``, ``progress``).
     """
     dev = resolve_device(device)
@@ -255,6 +295,17 @@ def simulate_parameter_flow(w0, q, loss: Loss, t_end, *, device="cpu", extras=()
     system = DeepDiagonalFlow(loss, n, L, extras)
     return _run(system, w0.reshape(B, n * L), q, loss, t_end, device=dev, extras_dim=n * L,
                 rtol=rtol, atol=atol, **kw)
+
+
+def simulate_scalar_flow(w0, q, loss: Loss, g, dg, t_end, *, device="cpu", extras=(), rtol=1e-10,
+                         atol=1e-12, **kw) -> FlowResult:
+    """Simulate the scalar model ``x = g(w)`` from ``w0`` of shape ``(B, n)``."""
+    dev = resolve_device(device)
+    w0 = torch.as_tensor(w0, dtype=torch.float64, device=dev)
+    if w0.ndim != 2:
+        raise ValueError(f"w0 must have shape (batch, n), got {tuple(w0.shape)}")
+    system = ScalarFlow(loss, w0.shape[1], g, dg, extras)
+    return _run(system, w0, q, loss, t_end, device=dev, extras_dim=w0.shape[1], rtol=rtol, atol=atol, **kw)
 
 
 def simulate_mirror_flow(x0, q, loss: Loss, hess, t_end, *, device="cpu", extras=(), rtol=1e-10,

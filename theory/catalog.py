@@ -88,7 +88,7 @@ def kernel_specs() -> tuple[KernelSpec, ...]:
     _, rate = energy_identity()
     specs.append(KernelSpec("mir6_rate", "MIR-6", "Dissipation |d|^q / R''(x) of one coordinate "
                             "(MIR-1 potential).", rate, _args(x, d, L, q), "even"))
-    _, closed, integrand = escape.escape_time_derivation()
+    _, integrand, closed = escape.escape_time_closed_form()
     from .symbols import alpha, lam, x0, x1, y
     specs += [
         KernelSpec("esc1_time", "ESC-1", "Closed-form escape time from x0 to x1 < y (any m).",

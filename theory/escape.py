@@ -28,23 +28,31 @@ _POINTS = tuple({L: L_, q: q_, y: sp.Rational(3, 2), x0: sp.Rational(1, 5), x1: 
 
 
 @lru_cache(maxsize=None)
-def escape_time_derivation() -> tuple[Derivation, sp.Expr, sp.Expr]:
-    """ESC-1: returns (derivation, closed form ``T(x0, x1)``, integrand ``dt/dx``)."""
-    der = Derivation("ESC-1", "Escape time on the reference problem")
+def escape_time_closed_form() -> tuple[sp.Expr, sp.Expr, sp.Expr]:
+    """ESC-1: ``(xdot, dt/dx, closed form T(x0, x1))``, the closed form checked by
+    differentiation against the integrand."""
     xdot = -phi(x - y) * L * x**m
-    der.add(r"MIR-1 on $f = (x-y)^2/2$, $d = x - y < 0$ below the target: "
-            r"$\dot x = -\phi_q(d)/R''(x)$ with", sp.Eq(sp.Symbol(r"\dot x"), xdot))
     rate = sp.simplify(xdot.subs(sp.sign(x - y), -1).subs(sp.Abs(x - y), y - x))
     integrand = 1 / rate
+    closed = y ** (beta + 1 - q) * sp.betainc(beta, 2 - q, x0 / y, x1 / y) / L
+    check_identity(sp.diff(closed, x1) - integrand.subs(x, x1), _POINTS)
+    return xdot, integrand, closed
+
+
+@lru_cache(maxsize=None)
+def escape_time_derivation() -> tuple[Derivation, sp.Expr, sp.Expr]:
+    """ESC-1 with every step (SymPy's own antiderivative too): (derivation, T, dt/dx)."""
+    xdot, integrand, closed = escape_time_closed_form()
+    der = Derivation("ESC-1", "Escape time on the reference problem")
+    der.add(r"MIR-1 on $f = (x-y)^2/2$, $d = x - y < 0$ below the target: "
+            r"$\dot x = -\phi_q(d)/R''(x)$ with", sp.Eq(sp.Symbol(r"\dot x"), xdot))
     der.add(r"For $x_0 < x < y$, time is the integral of $1/\dot x$:",
             sp.Eq(sp.Symbol("T"), sp.Integral(integrand, (x, x0, x1))))
     anti = unpolarify_hyper(sp.integrate(integrand, x))
     der.add(r"SymPy's antiderivative (a Gauss function, any $m \ne 1$):", sp.Eq(sp.Symbol("T'(x)"), anti))
-    closed = y ** (beta + 1 - q) * sp.betainc(beta, 2 - q, x0 / y, x1 / y) / L
     der.add(r"Substituting $x = y u$: a generalized incomplete beta integral, valid for every "
             r"$m$ (at $\beta = 0$ its leading term is the logarithm of the $m = 1$ case):",
             sp.Eq(sp.Symbol("T"), closed))
-    check_identity(sp.diff(closed, x1) - integrand.subs(x, x1), _POINTS)
     anti22 = sp.integrate(sp.apart(integrand.subs({L: 2, q: 2}), x), x)
     anti22 = anti22.replace(sp.log(x - y), sp.log(y - x))   # same derivative on x < y
     log_case = sp.logcombine(sp.simplify(2 * y * (anti22.subs(x, x1) - anti22.subs(x, x0))),
@@ -57,7 +65,7 @@ def escape_time_derivation() -> tuple[Derivation, sp.Expr, sp.Expr]:
 def escape_class_derivation() -> tuple[Derivation, sp.Expr]:
     """ESC-2: the growth of ``T`` per decade of ``1/alpha``; returns (derivation, rate)."""
     der = Derivation("ESC-2", "Asymptotic class of the escape time")
-    _, closed, _ = escape_time_derivation()
+    _, _, closed = escape_time_closed_form()
     rate = sp.simplify(-alpha * sp.diff(closed.subs(x0, alpha**L), alpha))
     der.add(r"With $x_0 = \alpha^L$, the growth of $T$ per unit of $\log(1/\alpha)$:",
             sp.Eq(sp.Symbol(r"-\alpha\,\partial_\alpha T"), rate))
@@ -108,7 +116,7 @@ def escape_time(L, q, alpha, y=1.0, target=0.5) -> float:
     if not x0_ < t_ < y_:
         raise ValueError(f"target must lie strictly between x0 = alpha^L = {x0_:g} and y = {y_:g}, "
                          f"got {t_:g}")
-    _, closed, _ = escape_time_derivation()
+    closed = escape_time_closed_form()[2]
     return _evaluate(closed, {S.L: L_, S.q: sp.nsimplify(q_), S.y: y_, S.x0: x0_, S.x1: t_})
 
 
@@ -120,7 +128,7 @@ def arrival_time(L, q, alpha, y=1.0) -> float:
     x0_ = a_**L_
     if not x0_ < y_:
         raise ValueError(f"alpha^L = {x0_:g} must be below y = {y_:g}")
-    _, closed, _ = escape_time_derivation()
+    closed = escape_time_closed_form()[2]
     return _evaluate(closed, {S.L: L_, S.q: sp.nsimplify(q_), S.y: y_, S.x0: x0_, S.x1: y_})
 
 
@@ -150,4 +158,4 @@ def coercivity(L, q, lam_) -> float:
 
 
 __all__ = ["escape_time", "arrival_time", "escape_class", "coercivity", "metric_exponent",
-           "escape_time_derivation", "escape_class_derivation", "coercivity_derivation"]
+           "escape_time_closed_form", "escape_time_derivation", "escape_class_derivation", "coercivity_derivation"]

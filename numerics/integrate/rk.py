@@ -66,9 +66,6 @@ class ODESystem:
         returns the (possibly updated) parameters, e.g. with a coordinate put in sliding."""
         return p
 
-    def active_switches(self, t, y, p):
-        """``(B, k)`` mask of switching functions still in use (``None``: all)."""
-        return None
 
 
 @dataclass
@@ -159,6 +156,31 @@ def _crossed(g0, g1, direction):
 def _event_values(e, t, y, p):
     g = e.fn(t, y, p)
     return g[:, None] if g.ndim == 1 else g
+
+
+def _first_crossing(fn, g0, t0, t1, direction, samples: int = 8):
+    """Earliest crossing of ``fn`` (``(B, k)`` on the dense output) in ``(t0, t1]``, or ``inf``.
+
+    ``fn`` is sampled at ``samples`` points so that a pair of crossings inside one step
+    (an event function that dips and returns) is not missed; the first bracketing
+    sub-interval is then bisected."""
+    lo, g_lo = t0.clone(), g0
+    found = torch.zeros_like(t0, dtype=torch.bool)
+    hi = t1.clone()
+    for j in range(1, samples + 1):
+        tj = t0 + (t1 - t0) * (j / samples)
+        gj = fn(tj)
+        new = ~found & _crossed(g_lo, gj, direction).any(1)
+        hi = torch.where(new, tj, hi)
+        found |= new
+        lo = torch.where(found, lo, tj)
+        g_lo = torch.where(found[:, None], g_lo, gj)
+        if bool(found.all()):
+            break
+    if not bool(found.any()):
+        return torch.full_like(t0, math.inf)
+    t_hit = _locate(lambda tt: _crossed(g_lo, fn(tt), direction).any(1), lo, hi)
+    return torch.where(found, t_hit, torch.full_like(t0, math.inf))
 
 
 def _locate(predicate, lo, hi, iters: int = 64):
@@ -270,23 +292,27 @@ class _Run:
         self.keep(~mask)
 
     # -- one step ----------------------------------------------------------------------
-    def trial(self):
-        """A DOP853 step of every running row: ``(h, y_new, f_new, K, err, finite)``."""
-        s, h = self.tab.stages, torch.minimum(self.h, self.t_end - self.t)
-        hb = h[:, None]
-        K = torch.empty((len(self.tab.c), len(self.idx), self.n), dtype=self.dt, device=self.dev)
-        K[0] = self.f
+    def step(self, t, y, f, h, p, mode):
+        """One DOP853 step of size ``h`` per row: ``(y_new, f_new, K, err, finite)``."""
+        s, hb = self.tab.stages, h[:, None]
+        K = torch.empty((len(self.tab.c), len(t), self.n), dtype=self.dt, device=self.dev)
+        K[0] = f
         for i in range(1, s):
             dy = torch.tensordot(self.A[i, :i], K[:i], dims=1) * hb
-            K[i] = self.rhs(self.t + self.C[i] * h, self.y + dy, self.p, self.mode)
-        y_new = self.y + torch.tensordot(self.Bw, K[:s], dims=1) * hb
-        K[s] = self.rhs(self.t + h, y_new, self.p, self.mode)
-        scale = self.atol + self.rtol * torch.maximum(self.y.abs(), y_new.abs())
+            K[i] = self.rhs(t + self.C[i] * h, y + dy, p, mode)
+        y_new = y + torch.tensordot(self.Bw, K[:s], dims=1) * hb
+        K[s] = self.rhs(t + h, y_new, p, mode)
+        scale = self.atol + self.rtol * torch.maximum(y.abs(), y_new.abs())
         e53 = (torch.tensordot(self.E, K[:s + 1], dims=1) / scale).square().sum(2)
         denom = e53[0] + 0.01 * e53[1]
         err = h.abs() * e53[0] / torch.sqrt(denom * self.n).clamp_min(1e-300)
         finite = torch.isfinite(err) & torch.isfinite(y_new.sum(1) + K[s].sum(1))
-        return h, y_new, K[s], K, err, finite
+        return y_new, K[s], K, err, finite
+
+    def trial(self):
+        """A step of every running row, clipped at ``t_end``."""
+        h = torch.minimum(self.h, self.t_end - self.t)
+        return (h,) + self.step(self.t, self.y, self.f, h, self.p, self.mode)
 
     def control(self, h, err, finite):
         accept = finite & (err <= 1)
@@ -297,6 +323,32 @@ class _Run:
         self.steps += accept.long()
         self.rej += (~accept).long()
         return accept
+
+    def redo_cut(self, a, r, cut, tc, t0r, y0r, f0r, pr, mr):
+        """The state at a cut: a fresh step of length ``tc - t0`` (8th order, not the 7th-order
+        interpolant). Where that step's own error test fails (the field is non-smooth at the
+        surface), the whole step is rejected instead: ``tc`` falls back to ``t0`` and the next
+        step is shortened, so the surface is approached with accurate steps.
+        Returns ``(tc, states at tc)``."""
+        redo = torch.zeros_like(y0r)
+        ci = cut.nonzero(as_tuple=True)[0]
+        y_r, _, _, err, fin = self.step(t0r[ci], y0r[ci], f0r[ci], tc[ci] - t0r[ci], _sub(pr, ci),
+                                        None if mr is None else mr[ci])
+        ok = fin & (err <= 1)
+        redo[ci] = torch.where(ok[:, None], y_r, y0r[ci])
+        if bool(ok.all()):
+            return tc, redo
+        bad = ci[~ok]
+        rows = torch.arange(len(self.idx), device=self.dev)[a][r][bad]
+        shrink = (SAFETY * err[~ok].clamp_min(1e-300) ** (-self.tab.error_exponent)).clamp(MIN_FACTOR, 1.0)
+        h = self.h.clone()
+        h[rows] = (tc[bad] - t0r[bad]) * torch.where(fin[~ok], shrink, torch.full_like(shrink, MIN_FACTOR))
+        self.h = h
+        self.steps[rows] -= 1
+        self.rej[rows] += 1
+        tc = tc.clone()
+        tc[bad] = t0r[bad]
+        return tc, redo
 
     def dense_coefficients(self, K, ta, ya, ha, y_new, pa, mode):
         """The 7 DOP853 interpolation coefficients (3 extra stages) for some rows."""
@@ -338,6 +390,8 @@ class _Run:
             te = self.t_eval[self.idx[a]]
             need |= ((te > ta[:, None]) & (te <= t1a[:, None])).any(1)
         t_cut, y_cut = t1a.clone(), yna.clone()
+        y_judge = y_cut.clone()
+        hit = None if crossed_sw is None else torch.zeros_like(crossed_sw)
         if bool(need.any()):
             r = need
             F = self.dense_coefficients(K[:, a][:, r], ta[r], ya[r], ha[r], yna[r], _sub(pa, r),
@@ -350,30 +404,33 @@ class _Run:
             tc = t1a[r]
             if crossed_sw is not None and bool(crossed_sw[r].any()):
                 cs, mr = crossed_sw[r], ma[r]
-                hit = _locate(lambda tt: ((self.system.switches(tt, state_at(tt), pr) * mr <= 0) & cs).any(1),
-                              t0r.clone(), t0r + h0r)
-                tc = torch.where(cs.any(1), torch.minimum(tc, hit), tc)
-            for e, c, g in zip(self.events, crossed_ev, g0):
-                cr, gr = c[r], g[r]
-                if bool(cr.any()):
-                    hit = _locate(lambda tt, e=e, cr=cr, gr=gr:
-                                  (_crossed(gr, _event_values(e, tt, state_at(tt), pr), e.direction) & cr).any(1),
-                                  t0r.clone(), t0r + h0r)
-                    tc = torch.where(cr.any(1), torch.minimum(tc, hit), tc)
+                t_hit = _locate(lambda tt: ((self.system.switches(tt, state_at(tt), pr) * mr <= 0) & cs).any(1),
+                                t0r.clone(), t0r + h0r)
+                tc = torch.where(cs.any(1), torch.minimum(tc, t_hit), tc)
+            for e, g in zip(self.events, g0):
+                t_hit = _first_crossing(lambda tt, e=e: _event_values(e, tt, state_at(tt), pr),
+                                        g[r], t0r, tc, e.direction)
+                tc = torch.minimum(tc, t_hit)
             cut = tc < t1a[r]
+            if bool(cut.any()):
+                tc, redo = self.redo_cut(a, r, cut, tc, t0r, y0r, K[0, a][r], pr, None if ma is None else ma[r])
             yr = y_cut[r]
             if bool(cut.any()):
                 yr[cut] = state_at(tc)[cut]
+            y_judge[r] = yr            # surfaces and events reached are judged on the interpolant
+            if hit is not None:
+                hit[r] = (ma[r] != 0) & (self.system.switches(tc, yr, pr) * ma[r] <= 0) & (tc > t0r)[:, None]
+            if bool(cut.any()):
+                yr = yr.clone()
+                yr[cut] = redo[cut]
             t_cut[r], y_cut[r] = tc, yr
             if self.ys is not None:
                 self.record_outputs(self.idx[a][r], t0r, tc, y0r, h0r, F)
             if self.dense:
                 self.dense_parts.append((self.idx[a][r], t0r, tc - t0r, y0r, F))
         cut = t_cut < t1a
-        terminal = self.record_events(a, g0, t_cut, y_cut, pa)
-        hit = None
-        if crossed_sw is not None:
-            hit = (ma != 0) & (self.system.switches(t_cut, y_cut, pa) * ma <= 0)
+        terminal = self.record_events(a, g0, t_cut, y_cut, y_judge, pa)
+        if hit is not None:
             if bool(hit.any()):
                 rh = hit.any(1)
                 new = self.system.on_switch(t_cut[rh], y_cut[rh], _sub(pa, rh), hit[rh])
@@ -388,27 +445,21 @@ class _Run:
         t_all, y_all = self.t.clone(), self.y.clone()
         t_all[a], y_all[a] = t_cut, y_cut
         self.t, self.y = t_all, y_all
-        self.update_mode_and_field(a, accept, f_new, cut, hit, t_cut, y_cut, ma)
+        self.update_mode_and_field(a, f_new, cut, ma)
         term = torch.zeros_like(accept)
         term[a] = terminal
         return term
 
-    def update_mode_and_field(self, a, accept, f_new, cut, hit, t_cut, y_cut, ma):
+    def update_mode_and_field(self, a, f_new, cut, ma):
         new_mode = self.mode_of(self.t, self.y, self.p)
         pa = _sub(self.p, a)
         changed = cut.clone()
         if new_mode is not None:
             nm = new_mode[a]
-            if hit is not None and bool(hit.any()):
-                # a crossing that stopped exactly on the surface continues in the opposite mode
-                active = self.system.active_switches(t_cut, y_cut, pa)
-                active = torch.ones_like(hit) if active is None else active
-                nm = torch.where(hit & (nm == 0) & active, -ma, nm)
-                new_mode = new_mode.clone()
-                new_mode[a] = nm
             changed |= (nm != ma).any(1)
         f_acc = f_new[a].clone()
         if bool(changed.any()):
+            t_cut, y_cut = self.t[a], self.y[a]
             f_acc[changed] = self.rhs(t_cut[changed], y_cut[changed], _sub(pa, changed),
                                       None if new_mode is None else new_mode[a][changed])
         f_all = self.f.clone()
@@ -422,11 +473,11 @@ class _Run:
             r_i, k_i = inside.nonzero(as_tuple=True)
             self.ys[rows[r_i], k_i] = _interpolate(F[:, r_i], y0r[r_i], (te[r_i, k_i] - t0r[r_i]) / h0r[r_i])
 
-    def record_events(self, a, g0, t_cut, y_cut, pa):
+    def record_events(self, a, g0, t_cut, y_cut, y_judge, pa):
         terminal = torch.zeros_like(t_cut, dtype=torch.bool)
         rows = self.idx[a]
         for j, e in enumerate(self.events):
-            g_now = _event_values(e, t_cut, y_cut, pa)
+            g_now = _event_values(e, t_cut, y_judge, pa)
             fired = _crossed(g0[j], g_now, e.direction)
             if bool(fired.any()):
                 if self.ev_t[j] is None:
