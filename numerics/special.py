@@ -12,7 +12,8 @@ and returns the type of its array arguments.
   cancellation. Both series converge like ``2^-n``; ``TERMS`` terms reach double
   precision for the exponents this package produces (``|a|, |b| <= 2``). Divergent
   integrals return ``+inf``; nothing returns a silent NaN.
-* ``boxcox(x, lam) = (x^lam - 1)/lam`` with ``log x`` at ``lam = 0``.
+* ``boxcox(x, lam) = (x^lam - 1)/lam`` with ``log x`` at ``lam = 0``; ``boxcox1p(z, lam)``
+  is ``boxcox(1 + z, lam)`` without the rounding of ``1 + z``.
 * ``solve_increasing``: vectorized safeguarded Newton for increasing scalar equations.
 * ``integrate``: tanh-sinh quadrature of a vectorized integrand (quadrature fallback).
 """
@@ -81,6 +82,16 @@ def boxcox(x, lam):
     safe = xp.where(lam == 0, xp.ones_like(lam), lam)
     with np.errstate(invalid="ignore", over="ignore"):
         return xp.where(lam == 0, logx, xp.expm1(lam * logx) / safe)
+
+
+def boxcox1p(z, lam):
+    """``((1 + z)^lam - 1) / lam`` (``log1p(z)`` at ``lam = 0``), accurate for small ``z``."""
+    xp = _xp(z, lam)
+    z, lam = _like(z, z, lam), _like(lam, z, lam)
+    l1p = xp.log1p(z)
+    safe = xp.where(lam == 0, xp.ones_like(lam), lam)
+    with np.errstate(invalid="ignore", over="ignore"):
+        return xp.where(lam == 0, l1p, xp.expm1(lam * l1p) / safe)
 
 
 def _power_integral(e, lo, hi, log_lo, log_hi, xp):

@@ -101,6 +101,13 @@ class KernelPrinter(PythonCodePrinter):
         prec = sp.printing.precedence.PRECEDENCE["Pow"]
         return f"{self.parenthesize(base, prec, strict=True)}**{self.parenthesize(exp_, prec, strict=True)}"
 
+    def _print_log(self, expr):
+        """``log(1 + z)`` prints as ``log1p(z)`` (no cancellation for small ``z``)."""
+        arg = expr.args[0]
+        if isinstance(arg, sp.Add) and 1 in arg.args:
+            return f"{self.backend}.log1p({self._print(arg - 1)})"
+        return f"{self.backend}.log({self._print(arg)})"
+
     def _print_Function(self, expr):
         name = type(expr).__name__
         if name in _ELEMENTARY:
@@ -111,7 +118,8 @@ class KernelPrinter(PythonCodePrinter):
         raise NotImplementedError(f"no kernel form for {name}")
 
     for _name in _ELEMENTARY:
-        locals()[f"_print_{_name}"] = _print_Function
+        if _name != "log":
+            locals()[f"_print_{_name}"] = _print_Function
     del _name
 
     def _print_Piecewise(self, expr):
@@ -141,7 +149,10 @@ class KernelPrinter(PythonCodePrinter):
         return f"special.betainc({args})"
 
     def _print_BoxCox(self, expr):
-        return f"special.boxcox({self._print(expr.args[0])}, {self._print(expr.args[1])})"
+        arg, lam = expr.args
+        if isinstance(arg, sp.Add) and 1 in arg.args:      # BoxCox(1 + z): no rounding of 1 + z
+            return f"special.boxcox1p({self._print(arg - 1)}, {self._print(lam)})"
+        return f"special.boxcox({self._print(arg)}, {self._print(lam)})"
 
     def _print_SumLast(self, expr):
         self._expanded += 1
@@ -197,7 +208,7 @@ def render_function(spec: KernelSpec, backend: str) -> str:
         names[spec.root.var] = "v"
     pr = KernelPrinter(backend, names, vectors)
     sig = ", ".join(spec.arg_names)
-    lines = [f"def {spec.name}({sig}):", f'    """{spec.theorem}: {spec.doc}', "",
+    lines = [f"def {spec.name}({sig}):", f'    r"""{spec.theorem}: {spec.doc}', "",
              f"    {sp.sstr(spec.expr)}", '    """']
     if x_sym is not None:
         lines.append(f"    ax = {backend}.abs({spec.args[0][1]})")
@@ -211,7 +222,12 @@ def render_function(spec: KernelSpec, backend: str) -> str:
     body = pr.doprint_expr(spec.expr)
     if spec.symmetry == "odd":
         body = f"{backend}.sign({spec.args[0][1]}) * ({body})"
-    lines.append(f"    return {body}")
+    if backend == "numpy" and "special.where" in body:
+        # every branch of a where is evaluated; the unselected ones may divide by zero
+        lines += ['    with numpy.errstate(divide="ignore", invalid="ignore", over="ignore"):',
+                  f"        return {body}"]
+    else:
+        lines.append(f"    return {body}")
     return "\n".join(lines)
 
 

@@ -8,6 +8,8 @@ satisfy ``G(A) + G(B) = 2 G(alpha^L)`` and ``A - B = x``. The potential of ``x``
 
 implicit in general (generated root solve in ``v`` with ``min(A, B) = exp(v)``) and the
 hyperbolic entropy ``R'(x) = asinh(x / (2 alpha^2)) / 2`` at ``L = 2, q = 2``.
+For ``m < 1`` the smaller branch reaches 0 at ``|x| = 2^(1/beta) alpha^L`` (beyond it a
+factor changes sign and the potential ends; the root solve then raises).
 """
 
 from __future__ import annotations
@@ -41,7 +43,11 @@ def two_branch() -> Potential:
     der.add(r"Root variable $v$ with $\min(A, B) = e^v$ (residual increasing in $v$; "
             r"$v \le L\log\alpha$):", sp.Eq(residual, 0))
     hess = 1 / (L * (big**m + small**m))
-    grad = (_G(big) - _G(small)) / 2
+    # (G(A) - G(B))/2 = B^beta BoxCox(A/B, beta) / (2L): no cancellation for small |x|
+    grad = sp.exp(beta * v) * BoxCox(1 + x * sp.exp(-v), beta) / (2 * L)
+    check_identity(grad - (_G(big) - _G(small)) / 2, tuple(
+        {L: L_, q: q_, x: sp.Rational(3, 7), v: sp.Rational(-1, 3)}
+        for L_, q_ in ((1, 1), (2, 2), (3, sp.Rational(3, 2)), (4, sp.Rational(5, 4)))))
     root = RootSpec(v, residual, L * sp.log(alpha))
     # L = 2, q = 2: the constraint is A B = alpha^4 and R' closes to the hyperbolic entropy.
     at22 = {L: 2, q: 2}

@@ -12,7 +12,7 @@ __all__ = ["phi", "bal1_invariant", "mir1_hess", "mir1_grad", "mir1_value", "mir
 
 
 def phi(z, q):
-    """geometry: The steepest map phi_q(z) = sign(z)|z|^(q-1) (sign(0) = 0).
+    r"""geometry: The steepest map phi_q(z) = sign(z)|z|^(q-1) (sign(0) = 0).
 
     Abs(z)**(q - 1)*sign(z)
     """
@@ -20,7 +20,7 @@ def phi(z, q):
 
 
 def bal1_invariant(w_k, w_j, q):
-    """BAL-1: The conserved imbalance |w_k|^q - |w_j|^q.
+    r"""BAL-1: The conserved imbalance |w_k|^q - |w_j|^q.
 
     -Abs(w_j)**q + Abs(w_k)**q
     """
@@ -28,7 +28,7 @@ def bal1_invariant(w_k, w_j, q):
 
 
 def mir1_hess(x, L, q):
-    """MIR-1: R''(x) of the balanced deep diagonal potential.
+    r"""MIR-1: R''(x) of the balanced deep diagonal potential.
 
     x**(q*(1 - L)/L)/L
     """
@@ -37,25 +37,27 @@ def mir1_hess(x, L, q):
 
 
 def mir1_grad(x, L, q):
-    """MIR-1: R'(x) of the balanced deep diagonal potential.
+    r"""MIR-1: R'(x) of the balanced deep diagonal potential.
 
     Piecewise((x**(1 - q*(L - 1)/L)/(L*(1 - q*(L - 1)/L)), q*(L - 1)/L < 1), (BoxCox(x, 1 - q*(L - 1)/L)/L, True))
     """
     ax = numpy.abs(x)
-    return numpy.sign(x) * (special.where((q*(L - 1)/L < 1), ax**(1 - q*(L - 1)/L)/(L*(1 - q*(L - 1)/L)), special.boxcox(ax, 1 - q*(L - 1)/L)/L))
+    with numpy.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        return numpy.sign(x) * (special.where((q*(L - 1)/L < 1), ax**(1 - q*(L - 1)/L)/(L*(1 - q*(L - 1)/L)), special.boxcox(ax, 1 - q*(L - 1)/L)/L))
 
 
 def mir1_value(x, L, q):
-    """MIR-1: R(x) of the balanced deep diagonal potential.
+    r"""MIR-1: R(x) of the balanced deep diagonal potential.
 
     Piecewise((x**(2 - q*(L - 1)/L)/(L*(1 - q*(L - 1)/L)*(2 - q*(L - 1)/L)), q*(L - 1)/L < 1), ((x*BoxCox(x, 1 - q*(L - 1)/L) - x + 1)/(L*(2 - q*(L - 1)/L)), True))
     """
     ax = numpy.abs(x)
-    return special.where((q*(L - 1)/L < 1), ax**(2 - q*(L - 1)/L)/(L*(1 - q*(L - 1)/L)*(2 - q*(L - 1)/L)), (ax*special.boxcox(ax, 1 - q*(L - 1)/L) - ax + 1)/(L*(2 - q*(L - 1)/L)))
+    with numpy.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        return special.where((q*(L - 1)/L < 1), ax**(2 - q*(L - 1)/L)/(L*(1 - q*(L - 1)/L)*(2 - q*(L - 1)/L)), (ax*special.boxcox(ax, 1 - q*(L - 1)/L) - ax + 1)/(L*(2 - q*(L - 1)/L)))
 
 
 def mir2_hess(x, q, c):
-    """MIR-2: R''(x) of the lambda-balanced deep diagonal, L = 2 potential.
+    r"""MIR-2: R''(x) of the lambda-balanced deep diagonal, L = 2 potential.
 
     1/sqrt(c**2 + 4*x**q)
     """
@@ -64,7 +66,7 @@ def mir2_hess(x, q, c):
 
 
 def mir2_grad(x, q, c):
-    """MIR-2: R'(x) of the lambda-balanced deep diagonal, L = 2 potential.
+    r"""MIR-2: R'(x) of the lambda-balanced deep diagonal, L = 2 potential.
 
     c**(-1 + 2/q)*betainc(1/q, 1/2 - 1/q, 0, 4*x**q/(c**2 + 4*x**q))/(4**(1/q)*q)
     """
@@ -73,7 +75,7 @@ def mir2_grad(x, q, c):
 
 
 def mir2_value(x, q, c):
-    """MIR-2: R(x) of the lambda-balanced deep diagonal, L = 2 potential.
+    r"""MIR-2: R(x) of the lambda-balanced deep diagonal, L = 2 potential.
 
     c**(2/q)*x*betainc(1/q, 1/2 - 1/q, 0, 4*x**q/(c**2 + 4*x**q))/(4**(1/q)*c*q) - c**(4/q)*betainc(2/q, 1/2 - 2/q, 0, 4*x**q/(c**2 + 4*x**q))/(16**(1/q)*c*q)
     """
@@ -82,7 +84,7 @@ def mir2_value(x, q, c):
 
 
 def mir3_hess(x, q, dk):
-    """MIR-3: R''(x) of the lambda-balanced deep diagonal, any L potential.
+    r"""MIR-3: R''(x) of the lambda-balanced deep diagonal, any L potential.
 
     1/(x**q*SumLast(1/(\delta_k + exp(v))))
     """
@@ -97,7 +99,7 @@ def mir3_hess(x, q, dk):
 
 
 def twobranch_hess(x, L, q, alpha):
-    """MIR-1b: R''(x) of the two-branch deep diagonal potential.
+    r"""MIR-1b: R''(x) of the two-branch deep diagonal potential.
 
     1/(L*((x + exp(v))**(q*(L - 1)/L) + exp(q*v*(L - 1)/L)))
     """
@@ -111,9 +113,9 @@ def twobranch_hess(x, L, q, alpha):
 
 
 def twobranch_grad(x, L, q, alpha):
-    """MIR-1b: R'(x) of the two-branch deep diagonal potential.
+    r"""MIR-1b: R'(x) of the two-branch deep diagonal potential.
 
-    BoxCox(x + exp(v), 1 - q*(L - 1)/L)/(2*L) - BoxCox(exp(v), 1 - q*(L - 1)/L)/(2*L)
+    exp(v*(1 - q*(L - 1)/L))*BoxCox(x*exp(-v) + 1, 1 - q*(L - 1)/L)/(2*L)
     """
     ax = numpy.abs(x)
 
@@ -121,11 +123,11 @@ def twobranch_grad(x, L, q, alpha):
         return -2*special.boxcox(alpha**L, 1 - q*(L - 1)/L)/L + special.boxcox(ax + numpy.exp(v), 1 - q*(L - 1)/L)/L + special.boxcox(numpy.exp(v), 1 - q*(L - 1)/L)/L, numpy.exp(v)*numpy.exp(-q*v*(L - 1)/L)/L + (ax + numpy.exp(v))**(-q*(L - 1)/L)*numpy.exp(v)/L
 
     v = special.solve_increasing(residual, L*numpy.log(alpha) + 0 * ax)
-    return numpy.sign(x) * ((0.5)*special.boxcox(ax + numpy.exp(v), 1 - q*(L - 1)/L)/L - 0.5*special.boxcox(numpy.exp(v), 1 - q*(L - 1)/L)/L)
+    return numpy.sign(x) * ((0.5)*numpy.exp(v*(1 - q*(L - 1)/L))*special.boxcox1p(ax*numpy.exp(-v), 1 - q*(L - 1)/L)/L)
 
 
 def mir5_square_hess(x, q):
-    """MIR-5: R''(x) of the x = square potential.
+    r"""MIR-5: R''(x) of the x = square potential.
 
     1/(2**q*x**(q/2))
     """
@@ -133,23 +135,25 @@ def mir5_square_hess(x, q):
 
 
 def mir5_square_grad(x, q):
-    """MIR-5: R'(x) of the x = square potential.
+    r"""MIR-5: R'(x) of the x = square potential.
 
     Piecewise((-2**(1 - q)*x**(1 - q/2)/(q - 2), (q > 2) | (q < 2)), (log(x)/2**q, True))
     """
-    return special.where(((q > 2) | (q < 2)), -2**(1 - q)*x**(1 - 0.5*q)/(q - 2), 2**(-q)*numpy.log(x))
+    with numpy.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        return special.where(((q > 2) | (q < 2)), -2**(1 - q)*x**(1 - 0.5*q)/(q - 2), 2**(-q)*numpy.log(x))
 
 
 def mir5_square_value(x, q):
-    """MIR-5: R(x) of the x = square potential.
+    r"""MIR-5: R(x) of the x = square potential.
 
     Piecewise((Piecewise((2**(2 - q)*x**(2 - q/2)/((q - 4)*(q - 2)), (q > 4) | (q < 4)), (-2**(1 - q)*log(x)/(q - 2), True)), (q > 2) | (q < 2)), (x*(log(x) - 1)/2**q, True))
     """
-    return special.where(((q > 2) | (q < 2)), special.where(((q > 4) | (q < 4)), 2**(2 - q)*x**(2 - 0.5*q)/((q - 4)*(q - 2)), -2**(1 - q)*numpy.log(x)/(q - 2)), 2**(-q)*x*(numpy.log(x) - 1))
+    with numpy.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        return special.where(((q > 2) | (q < 2)), special.where(((q > 4) | (q < 4)), 2**(2 - q)*x**(2 - 0.5*q)/((q - 4)*(q - 2)), -2**(1 - q)*numpy.log(x)/(q - 2)), 2**(-q)*x*(numpy.log(x) - 1))
 
 
 def mir5_square_g(w):
-    """MIR-5: The model x = g(w) = w**2.
+    r"""MIR-5: The model x = g(w) = w**2.
 
     w**2
     """
@@ -157,7 +161,7 @@ def mir5_square_g(w):
 
 
 def mir5_square_dg(w):
-    """MIR-5: Its derivative g'(w).
+    r"""MIR-5: Its derivative g'(w).
 
     2*w
     """
@@ -165,7 +169,7 @@ def mir5_square_dg(w):
 
 
 def mir5_signpower_hess(x, q, L):
-    """MIR-5: R''(x) of the x = signpower potential.
+    r"""MIR-5: R''(x) of the x = signpower potential.
 
     1/(L**q*x**(q*(L - 1)/L))
     """
@@ -174,25 +178,27 @@ def mir5_signpower_hess(x, q, L):
 
 
 def mir5_signpower_grad(x, q, L):
-    """MIR-5: R'(x) of the x = signpower potential.
+    r"""MIR-5: R'(x) of the x = signpower potential.
 
     Piecewise((L**(1 - q)*x**((L - q*(L - 1))/L)/(L - q*(L - 1)), Ne(q - q/L, 1)), (log(x)/L**q, True))
     """
     ax = numpy.abs(x)
-    return numpy.sign(x) * (special.where((q - q/L != 1), L**(1 - q)*ax**((L - q*(L - 1))/L)/(L - q*(L - 1)), L**(-q)*numpy.log(ax)))
+    with numpy.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        return numpy.sign(x) * (special.where((q - q/L != 1), L**(1 - q)*ax**((L - q*(L - 1))/L)/(L - q*(L - 1)), L**(-q)*numpy.log(ax)))
 
 
 def mir5_signpower_value(x, q, L):
-    """MIR-5: R(x) of the x = signpower potential.
+    r"""MIR-5: R(x) of the x = signpower potential.
 
     Piecewise((Piecewise((L**(2 - q)*x**((2*L - q*(L - 1))/L)/((L - q*(L - 1))*(2*L - q*(L - 1))), Ne(q - q/L, 2)), (L**(1 - q)*log(x)/(L - q*(L - 1)), True)), Ne(q - q/L, 1)), (x*(log(x) - 1)/L**q, True))
     """
     ax = numpy.abs(x)
-    return special.where((q - q/L != 1), special.where((q - q/L != 2), L**(2 - q)*ax**((2*L - q*(L - 1))/L)/((L - q*(L - 1))*(2*L - q*(L - 1))), L**(1 - q)*numpy.log(ax)/(L - q*(L - 1))), L**(-q)*ax*(numpy.log(ax) - 1))
+    with numpy.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        return special.where((q - q/L != 1), special.where((q - q/L != 2), L**(2 - q)*ax**((2*L - q*(L - 1))/L)/((L - q*(L - 1))*(2*L - q*(L - 1))), L**(1 - q)*numpy.log(ax)/(L - q*(L - 1))), L**(-q)*ax*(numpy.log(ax) - 1))
 
 
 def mir5_signpower_g(w, L):
-    """MIR-5: The model x = g(w) = w*Abs(w)**(L - 1).
+    r"""MIR-5: The model x = g(w) = w*Abs(w)**(L - 1).
 
     w*Abs(w)**(L - 1)
     """
@@ -200,7 +206,7 @@ def mir5_signpower_g(w, L):
 
 
 def mir5_signpower_dg(w, L):
-    """MIR-5: Its derivative g'(w).
+    r"""MIR-5: Its derivative g'(w).
 
     L*Abs(w)**(L - 1)
     """
@@ -208,7 +214,7 @@ def mir5_signpower_dg(w, L):
 
 
 def mir5_sinh_hess(x, q):
-    """MIR-5: R''(x) of the x = sinh potential.
+    r"""MIR-5: R''(x) of the x = sinh potential.
 
     (x**2 + 1)**(-q/2)
     """
@@ -217,7 +223,7 @@ def mir5_sinh_hess(x, q):
 
 
 def mir5_sinh_grad(x, q):
-    """MIR-5: R'(x) of the x = sinh potential.
+    r"""MIR-5: R'(x) of the x = sinh potential.
 
     betainc(1/2, q/2 - 1/2, 0, x**2/(x**2 + 1))/2
     """
@@ -226,16 +232,17 @@ def mir5_sinh_grad(x, q):
 
 
 def mir5_sinh_value(x, q):
-    """MIR-5: R(x) of the x = sinh potential.
+    r"""MIR-5: R(x) of the x = sinh potential.
 
     Piecewise(((q*x*(x**2 + 1)**(q/2)*betainc(1/2, (q - 1)/2, 0, x**2/(x**2 + 1))/2 + x**2 - x*(x**2 + 1)**(q/2)*betainc(1/2, (q - 1)/2, 0, x**2/(x**2 + 1)) + 1)/((q - 2)*(x**2 + 1)**(q/2)), (q > 2) | (q < 2)), ((x*betainc(1/2, 1/2, 0, x**2/(x**2 + 1)) - log(x**2 + 1))/2, True))
     """
     ax = numpy.abs(x)
-    return special.where(((q > 2) | (q < 2)), (ax**2 + 1)**(-0.5*q)*((0.5)*q*ax*(ax**2 + 1)**((0.5)*q)*special.betainc(0.5, (0.5)*(q - 1), 0, ax**2/(ax**2 + 1), 1, 1/(ax**2 + 1)) + ax**2 - ax*(ax**2 + 1)**((0.5)*q)*special.betainc(0.5, (0.5)*(q - 1), 0, ax**2/(ax**2 + 1), 1, 1/(ax**2 + 1)) + 1)/(q - 2), (0.5)*(ax*special.betainc(0.5, 0.5, 0, ax**2/(ax**2 + 1), 1, 1/(ax**2 + 1)) - numpy.log(ax**2 + 1)))
+    with numpy.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        return special.where(((q > 2) | (q < 2)), (ax**2 + 1)**(-0.5*q)*((0.5)*q*ax*(ax**2 + 1)**((0.5)*q)*special.betainc(0.5, (0.5)*(q - 1), 0, ax**2/(ax**2 + 1), 1, 1/(ax**2 + 1)) + ax**2 - ax*(ax**2 + 1)**((0.5)*q)*special.betainc(0.5, (0.5)*(q - 1), 0, ax**2/(ax**2 + 1), 1, 1/(ax**2 + 1)) + 1)/(q - 2), (0.5)*(ax*special.betainc(0.5, 0.5, 0, ax**2/(ax**2 + 1), 1, 1/(ax**2 + 1)) - numpy.log1p(ax**2)))
 
 
 def mir5_sinh_g(w):
-    """MIR-5: The model x = g(w) = sinh(w).
+    r"""MIR-5: The model x = g(w) = sinh(w).
 
     sinh(w)
     """
@@ -243,7 +250,7 @@ def mir5_sinh_g(w):
 
 
 def mir5_sinh_dg(w):
-    """MIR-5: Its derivative g'(w).
+    r"""MIR-5: Its derivative g'(w).
 
     cosh(w)
     """
@@ -251,7 +258,7 @@ def mir5_sinh_dg(w):
 
 
 def mir6_rate(x, d, L, q):
-    """MIR-6: Dissipation |d|^q / R''(x) of one coordinate (MIR-1 potential).
+    r"""MIR-6: Dissipation |d|^q / R''(x) of one coordinate (MIR-1 potential).
 
     L*Abs(d)**q/x**(q*(1 - L)/L)
     """
@@ -260,7 +267,7 @@ def mir6_rate(x, d, L, q):
 
 
 def esc1_time(x0, x1, y, L, q):
-    """ESC-1: Closed-form escape time from x0 to x1 < y (any m).
+    r"""ESC-1: Closed-form escape time from x0 to x1 < y (any m).
 
     y**(-q + 2 - q*(L - 1)/L)*betainc(1 - q*(L - 1)/L, 2 - q, x_0/y, x_1/y)/L
     """
@@ -268,7 +275,7 @@ def esc1_time(x0, x1, y, L, q):
 
 
 def esc1_integrand(x, y, L, q):
-    """ESC-1: dt/dx along the escape, 1/(L x^m (y-x)^(q-1)).
+    r"""ESC-1: dt/dx along the escape, 1/(L x^m (y-x)^(q-1)).
 
     (-x + y)**(1 - q)/(L*x**(q*(L - 1)/L))
     """
@@ -276,7 +283,7 @@ def esc1_integrand(x, y, L, q):
 
 
 def esc2_rate(alpha, y, L, q):
-    """ESC-2: -alpha dT/dalpha: growth of T per unit of log(1/alpha).
+    r"""ESC-2: -alpha dT/dalpha: growth of T per unit of log(1/alpha).
 
     alpha**(-L*q + L + q)*(-alpha**L + y)**(1 - q)
     """
@@ -284,7 +291,7 @@ def esc2_rate(alpha, y, L, q):
 
 
 def esc3_coercivity(lam, L, q):
-    """ESC-3: 1/R''(0) at the start (0, lambda, ..., lambda).
+    r"""ESC-3: 1/R''(0) at the start (0, lambda, ..., lambda).
 
     lambda**(q*(L - 1))
     """

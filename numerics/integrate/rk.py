@@ -198,8 +198,8 @@ class _Run:
     """One call of :func:`integrate`: the working set of running trajectories and outputs."""
 
     def __init__(self, system, t0, y0, t_end, params, rtol, atol, events, t_eval, dense,
-                 max_steps, max_wall, h0, progress):
-        self.system, self.rtol, self.atol = system, rtol, atol
+                 max_steps, max_wall, h0, progress, adaptive=True):
+        self.system, self.rtol, self.atol, self.adaptive = system, rtol, atol, adaptive
         self.events, self.dense, self.max_steps, self.max_wall = tuple(events), dense, max_steps, max_wall
         self.progress = progress
         dev, dt = y0.device, torch.float64
@@ -315,6 +315,10 @@ class _Run:
         return (h,) + self.step(self.t, self.y, self.f, h, self.p, self.mode)
 
     def control(self, h, err, finite):
+        if not self.adaptive:             # fixed steps (order studies): accept every finite step
+            self.steps += finite.long()
+            self.rej += (~finite).long()
+            return finite
         accept = finite & (err <= 1)
         factor = (SAFETY * err.clamp_min(1e-300) ** (-self.tab.error_exponent)).clamp(MIN_FACTOR, MAX_FACTOR)
         factor = torch.where(accept, factor, torch.where(finite, factor.clamp(max=1.0),
@@ -533,7 +537,7 @@ class _Run:
 def integrate(system: ODESystem, t0, y0: torch.Tensor, t_end, params: dict | None = None, *,
               rtol: float = 1e-10, atol: float = 1e-12, events=(), t_eval=None, dense: bool = False,
               max_steps: int = 100_000, max_wall: float | None = None, h0=None,
-              progress: Callable | None = None) -> Solution:
+              progress: Callable | None = None, adaptive: bool = True) -> Solution:
     """Integrate a batch of trajectories ``y0`` (``(B, n)``) from ``t0`` to ``t_end``.
 
     ``t0``/``t_end`` are scalars or ``(B,)`` tensors; ``t_eval`` is ``(T,)`` or ``(B, T)``.
@@ -541,6 +545,7 @@ def integrate(system: ODESystem, t0, y0: torch.Tensor, t_end, params: dict | Non
     ``max_wall`` (seconds) the whole call; trajectories stopped by a budget keep their
     last state and get a status code (``Solution.failures()``) instead of a result.
     ``progress(done, total, t_min)`` is called about once a second on long runs.
+    ``adaptive=False`` takes fixed steps ``h0`` (for order-of-convergence studies).
     """
     if not isinstance(y0, torch.Tensor) or y0.ndim != 2:
         raise ValueError(f"y0 must be a tensor of shape (batch, n), got {getattr(y0, 'shape', y0)}")
@@ -548,5 +553,7 @@ def integrate(system: ODESystem, t0, y0: torch.Tensor, t_end, params: dict | Non
         raise ValueError(f"rtol must be > 0 and atol >= 0, got rtol={rtol}, atol={atol}")
     if max_steps < 1:
         raise ValueError(f"max_steps must be >= 1, got {max_steps}")
+    if not adaptive and h0 is None:
+        raise ValueError("adaptive=False needs a fixed step h0")
     return _Run(system, t0, y0.to(torch.float64), t_end, params, rtol, atol, events, t_eval, dense,
-                max_steps, max_wall, h0, progress).run()
+                max_steps, max_wall, h0, progress, adaptive).run()
