@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import sympy as sp
 
+from numerics import validate
+
 from .derivation import Derivation, check_identity
 from .parse import parse_expression
 from .potentials import Potential, RootSpec
@@ -90,8 +92,11 @@ class ScalarReparam:
         e = self.dg.subs(w, inv).rewrite(sp.exp)
         return sp.Abs(sp.simplify(sp.expand(sp.radsimp(sp.simplify(e)))))
 
-    def potential(self, q_=None, kernel: str | None = None) -> Potential:
-        """The MIR-5 potential; ``q_`` binds ``q`` (``None`` keeps it symbolic)."""
+    def potential(self, q=None, kernel: str | None = None) -> Potential:
+        """The MIR-5 potential; a number ``q`` binds the exponent (``None`` keeps it symbolic)."""
+        return self._potential(q, kernel)
+
+    def _potential(self, q_, kernel):
         der = Derivation("MIR-5", f"Scalar reparameterization x = {self.name}")
         der.add(r"Scalar model and its derivative on $w > 0$:", sp.Eq(sp.Symbol("g'(w)"), self.dg))
         der.add(r"$\dot x = g'(w)\dot w = -\phi_q(f')\,|g'(w)|^q$, so $R''(x) = |g'(g^{-1}(x))|^{-q}$.",
@@ -117,7 +122,7 @@ class ScalarReparam:
     def _bind(self, q_):
         bound = dict(self.params)
         if q_ is not None:
-            bound[q] = sp.nsimplify(q_)
+            bound[q] = sp.nsimplify(validate.exponent_q(q_), rational=True)
         return bound
 
     def _primitive(self, expr, der, label, second=None):
