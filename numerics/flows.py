@@ -28,7 +28,10 @@ from .losses import Loss
 
 
 def resolve_device(device) -> torch.device:
-    dev = torch.device(device)
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ValueError(f"device must be 'cpu' or 'cuda', got {device!r}") from None
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ValueError("device 'cuda' was requested but CUDA is not available on this machine")
     if dev.type not in ("cpu", "cuda"):
@@ -72,6 +75,7 @@ class _Flow(ODESystem):
         self.loss, self.n, self.extras = loss, n, tuple(extras)
         self.n_extra = 0
         self.q_uniform = None
+        self.stationary_tol = 1e-9
 
     def q_of(self, p, dims: int):
         if self.q_uniform is not None:
@@ -94,22 +98,36 @@ class _Flow(ODESystem):
         self.n_extra = sum(e(x, g, p).shape[1] for e in self.extras)
 
     def on_switch(self, t, y, p, hit):
-        """Separable loss: a coordinate that reaches ``d_i f = 0`` slides there (frozen);
+        """A coordinate that reaches ``d_i f = 0`` of a separable loss slides there (frozen).
+        For a coupled loss, ``q < 2`` reaches stationary points in finite time: when a
+        gradient component reaches 0 while every active component is below
+        ``stationary_tol * max|grad f(x0)|``, the trajectory is at rest and is frozen.
         ``p["t_slide"]`` records when."""
+        g_hit = hit[:, : self.n]
         if self.loss.separable:
-            p = dict(p)
-            new = hit[:, : self.n] & ~p["frozen"]
-            p["t_slide"] = torch.where(new, t[:, None], p["t_slide"])
-            p["frozen"] = p["frozen"] | new
+            return self._freeze(t, p, g_hit), y
+        if bool(g_hit.any()):
+            g = self.loss.grad(self.model(y), p).abs() * (~p["frozen"])
+            rest = g_hit.any(1) & (g.amax(1) <= self.stationary_tol * p["g_scale"]) & (p["q"] < 2)
+            p = self._freeze(t, p, rest[:, None] & ~p["frozen"])
+        return p, y
+
+    @staticmethod
+    def _freeze(t, p, new):
+        p = dict(p)
+        new = new & ~p["frozen"]
+        p["t_slide"] = torch.where(new, t[:, None], p["t_slide"])
+        p["frozen"] = p["frozen"] | new
         return p
 
 
 class DeepDiagonalFlow(_Flow):
     """Parameter-space steepest flow of ``x_i = prod_k w_ik``; state ``w`` flattened (B, n*L)."""
 
-    def __init__(self, loss: Loss, n: int, L: int, extras=()):
+    def __init__(self, loss: Loss, n: int, L: int, extras=(), saddle_tol: float = 1e-5):
         super().__init__(loss, n, extras)
         self.L = L
+        self.saddle_tol = saddle_tol
 
     def split(self, y):
         B = y.shape[0]
@@ -139,6 +157,24 @@ class DeepDiagonalFlow(_Flow):
         active = ~p["frozen"]
         g = self.loss.grad(w.prod(-1), p) * active
         return torch.cat([g, (w * active[..., None]).reshape(w.shape[0], -1)], dim=1)
+
+    def on_switch(self, t, y, p, hit):
+        """Also: a factor reaching 0 while another factor of the same coordinate is 0 (a
+        balanced pair arriving together, up to the conservation error ``saddle_tol``) puts
+        the coordinate on the saddle ``x_i = 0``, where every ``d F / d w_ik`` has a zero
+        factor: a stationary point. Those factors are set to 0 and the coordinate frozen."""
+        p, y = super().on_switch(t, y, p, hit)
+        factor_hit = hit[:, self.n:].reshape(-1, self.n, self.L)
+        if self.L < 2 or not bool(factor_hit.any()):
+            return p, y
+        w = self.split(y)
+        near = w.abs() <= self.saddle_tol * p["w_scale"][:, None, None]
+        collapse = factor_hit.any(-1) & (near.sum(-1) >= 2) & ~p["frozen"]
+        if bool(collapse.any()):
+            w = torch.where(collapse[..., None] & near, torch.zeros_like(w), w)
+            y = torch.cat([w.reshape(w.shape[0], -1), y[:, self.n * self.L:]], 1)
+            p = self._freeze(t, p, collapse)
+        return p, y
 
 
 
@@ -263,6 +299,9 @@ def _run(system, y0, q, loss, t_end, *, device, extras_dim, rtol, atol, params=N
         p[k] = v
     if bool((p["q"] == p["q"][0]).all()):
         system.q_uniform = float(p["q"][0])
+    # gradient scale for the stationarity test: 1e3 x rtol of the initial gradient
+    system.stationary_tol = 1e3 * rtol
+    p["g_scale"] = loss.grad(system.model(y0), p).abs().amax(1).clamp_min(1e-300)
     validate.positive(rtol, "rtol")
     validate.nonnegative(atol, "atol")
     if system.extras:
@@ -292,9 +331,13 @@ def simulate_parameter_flow(w0, q, loss: Loss, t_end, *, device="cpu", extras=()
         raise ValueError("w0 must be finite")
     B, n, L = w0.shape
     validate.depth(L)
-    system = DeepDiagonalFlow(loss, n, L, extras)
+    # a balanced pair keeps |u|^q - |v|^q = 0 to ~100 rtol, so it arrives at 0 together to within
+    # (100 rtol)^(1/q) <= sqrt(100 rtol) of the factors' scale
+    system = DeepDiagonalFlow(loss, n, L, extras, saddle_tol=(100 * rtol) ** 0.5)
+    scale = w0.abs().reshape(B, -1).amax(1).clamp_min(1e-300)
+    params = {"w_scale": scale, **kw.pop("params", {})}
     return _run(system, w0.reshape(B, n * L), q, loss, t_end, device=dev, extras_dim=n * L,
-                rtol=rtol, atol=atol, **kw)
+                rtol=rtol, atol=atol, params=params, **kw)
 
 
 def simulate_scalar_flow(w0, q, loss: Loss, g, dg, t_end, *, device="cpu", extras=(), rtol=1e-10,

@@ -63,8 +63,9 @@ class ODESystem:
 
     def on_switch(self, t, y, p, hit):
         """Called with the boolean ``(B, k)`` of switching functions that reached 0 at ``t``;
-        returns the (possibly updated) parameters, e.g. with a coordinate put in sliding."""
-        return p
+        returns ``(parameters, state)``, possibly updated: a coordinate put in sliding, a
+        state projected onto the surface it slides on."""
+        return p, y
 
 
 
@@ -432,12 +433,15 @@ class _Run:
                 self.record_outputs(self.idx[a][r], t0r, tc, y0r, h0r, F)
             if self.dense:
                 self.dense_parts.append((self.idx[a][r], t0r, tc - t0r, y0r, F))
-        cut = t_cut < t1a
+        cut = t_cut < t1a             # the field must be re-evaluated where the step was cut
         terminal = self.record_events(a, g0, t_cut, y_cut, y_judge, pa)
         if hit is not None:
             if bool(hit.any()):
                 rh = hit.any(1)
-                new = self.system.on_switch(t_cut[rh], y_cut[rh], _sub(pa, rh), hit[rh])
+                new, y_sw = self.system.on_switch(t_cut[rh], y_cut[rh], _sub(pa, rh), hit[rh])
+                y_cut = y_cut.clone()
+                y_cut[rh] = y_sw
+                cut = cut | rh
                 for k, v in new.items():
                     col = pa[k].clone()
                     col[rh] = v
