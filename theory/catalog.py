@@ -69,16 +69,19 @@ def _scalar_specs():
     return out
 
 
-@lru_cache(maxsize=None)
-def kernel_specs() -> tuple[KernelSpec, ...]:
+def _geometry_specs():
     z = sp.Symbol("z", real=True)
     wk, wj = sp.Symbol("w_k", real=True), sp.Symbol("w_j", real=True)
-    specs = [
+    return [
         KernelSpec("phi", "geometry", "The steepest map phi_q(z) = sign(z)|z|^(q-1) (sign(0) = 0).",
                    sp.sign(z) * sp.Abs(z) ** (q - 1), _args(z, q)),
         KernelSpec("bal1_invariant", "BAL-1", "The conserved imbalance |w_k|^q - |w_j|^q.",
                    sp.Abs(wk) ** q - sp.Abs(wj) ** q, _args(wk, wj, q)),
     ]
+
+
+def _mirror_specs():
+    specs = []
     for fam, pot in (("mir1", deep.balanced()), ("mir2", deep.lambda_balanced_l2())):
         specs += [potential_spec(pot, w_, f"{fam}_{w_}") for w_ in ("hess", "grad", "value")]
     specs.append(potential_spec(deep.lambda_balanced(), "hess", "mir3_hess"))
@@ -88,9 +91,14 @@ def kernel_specs() -> tuple[KernelSpec, ...]:
     _, rate = energy_identity()
     specs.append(KernelSpec("mir6_rate", "MIR-6", "Dissipation |d|^q / R''(x) of one coordinate "
                             "(MIR-1 potential).", rate, _args(x, d, L, q), "even"))
-    _, integrand, closed = escape.escape_time_closed_form()
+    return specs
+
+
+def _escape_specs():
     from .symbols import alpha, lam, x0, x1, y
-    specs += [
+
+    _, integrand, closed = escape.escape_time_closed_form()
+    return [
         KernelSpec("esc1_time", "ESC-1", "Closed-form escape time from x0 to x1 < y (any m).",
                    closed, _args(x0, x1, y, L, q)),
         KernelSpec("esc1_integrand", "ESC-1", "dt/dx along the escape, 1/(L x^m (y-x)^(q-1)).",
@@ -100,7 +108,16 @@ def kernel_specs() -> tuple[KernelSpec, ...]:
         KernelSpec("esc3_coercivity", "ESC-3", "1/R''(0) at the start (0, lambda, ..., lambda).",
                    escape.coercivity_derivation()[1], _args(lam, L, q)),
     ]
-    return tuple(specs)
+
+
+# Each theorem family contributes a function returning its KernelSpecs; the generated
+# modules list them in this order. A new family appends its provider here.
+PROVIDERS = [_geometry_specs, _mirror_specs, _escape_specs]
+
+
+@lru_cache(maxsize=None)
+def kernel_specs() -> tuple[KernelSpec, ...]:
+    return tuple(spec for provider in PROVIDERS for spec in provider())
 
 
 __all__ = ["kernel_specs", "potential_spec", "pyname", "SCALAR_EXAMPLES", "scalar_example"]
