@@ -105,12 +105,33 @@ class _Flow(ODESystem):
         ``p["t_slide"]`` records when."""
         g_hit = hit[:, : self.n]
         if self.loss.separable:
+            new = g_hit & ~p["frozen"]
+            if bool(new.any()):
+                y = self._snap(y, p, new)
             return self._freeze(t, p, g_hit), y
         if bool(g_hit.any()):
             g = self.loss.grad(self.model(y), p).abs() * (~p["frozen"])
             rest = g_hit.any(1) & (g.amax(1) <= self.stationary_tol * p["g_scale"]) & (p["q"] < 2)
             p = self._freeze(t, p, rest[:, None] & ~p["frozen"])
         return p, y
+
+    def _snap(self, y, p, new, iters: int = 8):
+        """Move each newly sliding coordinate exactly onto ``d_i f = 0`` along its own flow
+        direction (secant steps in the distance ``tau``). The located crossing is off the
+        surface by the local error of the cut step; moving along the flow changes the
+        conserved quantities only at second order in that error."""
+        tau0 = torch.zeros(y.shape[0], self.n, dtype=y.dtype, device=y.device)
+        g0 = g_start = self.loss.grad(self.model(y), p)
+        tau1 = tau0 + 1e-7 * p["w_scale"][:, None] if "w_scale" in p else tau0 + 1e-7
+        g1 = self.loss.grad(self.model(self._move(y, p, tau1 * new)), p)
+        for _ in range(iters):
+            slope = (g1 - g0) / (tau1 - tau0)
+            ok = new & (slope != 0) & torch.isfinite(slope)
+            tau2 = torch.where(ok, tau1 - g1 / torch.where(ok, slope, torch.ones_like(slope)), tau1)
+            tau0, g0, tau1 = tau1, g1, tau2
+            g1 = self.loss.grad(self.model(self._move(y, p, tau1 * new)), p)
+        good = new & torch.isfinite(g1) & (g1.abs() <= g_start.abs())   # never move away
+        return self._move(y, p, tau1 * good)
 
     @staticmethod
     def _freeze(t, p, new):
@@ -135,6 +156,16 @@ class DeepDiagonalFlow(_Flow):
 
     def model(self, y):
         return self.split(y).prod(-1)
+
+    def _move(self, y, p, tau):
+        """Factors moved by ``tau`` (per coordinate) along the unit flow direction
+        ``sign(r_k)|r_k|^(q-1)``, ``r_k = prod_{j != k} w_j`` (up to the common sign)."""
+        w = self.split(y)
+        r = exclusive_prod(w)
+        v = torch.sign(r) * r.abs() ** (p["q"][:, None, None] - 1)
+        v = v / v.norm(dim=-1, keepdim=True).clamp_min(1e-300)
+        w = w + tau[..., None] * v
+        return torch.cat([w.reshape(y.shape[0], -1), y[:, self.n * self.L:]], 1)
 
     def rhs(self, t, y, p, mode):
         w = self.split(y)
@@ -191,6 +222,9 @@ class MirrorFlow(_Flow):
     def model(self, y):
         return y[:, : self.n]
 
+    def _move(self, y, p, tau):
+        return torch.cat([y[:, : self.n] + tau, y[:, self.n:]], 1)
+
     def rhs(self, t, y, p, mode):
         x = y[:, : self.n]
         g = self.loss.grad(x, p)
@@ -218,6 +252,9 @@ class ScalarFlow(_Flow):
 
     def model(self, y):
         return self.g(y[:, : self.n])
+
+    def _move(self, y, p, tau):
+        return torch.cat([y[:, : self.n] + tau, y[:, self.n:]], 1)
 
     def rhs(self, t, y, p, mode):
         w = y[:, : self.n]

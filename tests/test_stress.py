@@ -1,0 +1,72 @@
+"""No hangs, no silent NaN: random flows over the whole parameter space end within budget.
+
+Every simulation must return, inside its wall-time budget, either a finite result or a
+failure status with a reason from ``MESSAGES`` - never a NaN that looks like a result.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from numerics.flows import simulate_parameter_flow
+from numerics.integrate.rk import MESSAGES
+from numerics.losses import LinearRegression, SeparableQuadratic
+
+WALL = 4.0
+
+qs = st.one_of(st.sampled_from([1.0, 2.0]), st.floats(1.0, 2.0))
+alphas = st.floats(-8, 1).map(lambda e: 10.0**e)
+
+
+def _assert_clean(res, started):
+    sol = res.solution
+    assert time.perf_counter() - started < WALL + 10, "simulation overran its wall budget"
+    for code in sol.status.tolist():
+        assert code in MESSAGES, f"unknown status {code}"
+    ok = sol.status >= 0
+    if bool(ok.any()):
+        assert bool(torch.isfinite(sol.y[ok]).all()), "a successful trajectory carries NaN/inf"
+        assert bool(torch.isfinite(res.x[ok]).all())
+    for k, v in sol.failures().items():
+        assert k in MESSAGES.values() and v > 0
+
+
+@settings(max_examples=30, deadline=None)
+@given(q=qs, L=st.integers(1, 8), alpha=alphas, imbalance=st.floats(0, 1), y=st.floats(-3, 3),
+       seed=st.integers(0, 2**31 - 1))
+def test_reference_problem_never_hangs(q, L, alpha, imbalance, y, seed):
+    """Separable losses reach their minimizer in finite time for q < 2 (arrival + sliding)."""
+    g = torch.Generator().manual_seed(seed)
+    w0 = alpha * (1 + imbalance * (2 * torch.rand(3, 2, L, generator=g, dtype=torch.float64) - 1))
+    started = time.perf_counter()
+    res = simulate_parameter_flow(w0, q, SeparableQuadratic(torch.tensor([y, -y / 2], dtype=torch.float64)),
+                                  3.0, max_wall=WALL, max_steps=20_000)
+    _assert_clean(res, started)
+
+
+@settings(max_examples=12, deadline=None)
+@given(q=st.floats(1.3, 2.0), L=st.integers(1, 3), alpha=st.floats(-3, 0).map(lambda e: 10.0**e),
+       seed=st.integers(0, 2**31 - 1))
+def test_regression_never_hangs(q, L, alpha, seed):
+    """Coupled losses: switching of gradient components, saddle collapse, stationarity."""
+    g = torch.Generator().manual_seed(seed)
+    X = torch.randn(4, 6, generator=g, dtype=torch.float64)
+    y = X @ torch.randn(6, generator=g, dtype=torch.float64)
+    w0 = alpha * (0.5 + torch.rand(2, 6, L, generator=g, dtype=torch.float64))
+    started = time.perf_counter()
+    res = simulate_parameter_flow(w0, q, LinearRegression(X, y), 2.0, max_wall=WALL, max_steps=20_000)
+    _assert_clean(res, started)
+
+
+def test_harness_never_passes_nan():
+    from verify.harness import within
+
+    assert not within(math.nan, 1e-9)
+    assert not within(math.inf, 1e-9)
+    assert not within(0.0, math.nan)
+    assert within(0.0, 1e-9)

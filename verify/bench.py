@@ -1,0 +1,279 @@
+"""``python -m verify.bench``: the package's integrators against a SciPy ``solve_ivp`` loop and
+torchdiffeq, on the same problems, tolerance and starts, in one process.
+
+Problems (deep diagonal ``L = 3``, reference loss ``f = (x - y)^2/2``, ``y = 1``, balanced starts
+``w_k = alpha``, ``alpha ~ U[0.3, 0.4]``):
+
+* ``smooth``     ``q = 2`` to ``t = 5``; exact state from inverting the ESC-1 closed form;
+* ``arrival``    ``q = 1.5`` to ``t = 3``, past the finite-time arrival at ``x = y``; exact final
+                 state ``w_k = y^(1/L)`` and exact arrival time (ESC-1 at ``x1 = y``);
+* ``sign``       ``q = 1`` through sliding at the minimizer; same exact answers;
+* ``regression`` ``q = 1.5`` linear regression with 50 coordinates (``N = 30`` samples); the
+                 reference is the package's own run at ``rtol = 1e-13``.
+
+For each solver: wall time, trajectories per second, achieved error, and the ratio to the
+package. Solvers that cannot finish are stopped by a wall-clock budget and reported so.
+Timings are measurements, never assertions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import resource
+import sys
+import time
+
+import numpy as np
+import torch
+from scipy.integrate import solve_ivp
+from scipy.optimize import brentq
+
+import theory
+from numerics._generated import numpy_kernels as NK
+from numerics.flows import resolve_device, simulate_parameter_flow
+from numerics.losses import LinearRegression, SeparableQuadratic
+
+L, Y = 3, 1.0
+
+
+class Budget(Exception):
+    """Raised inside a right-hand side when a solver exceeds its wall-clock budget."""
+
+
+def starts(n: int, seed: int = 0) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    return 0.3 + 0.1 * torch.rand(n, generator=g, dtype=torch.float64)
+
+
+def exact_x(alpha: np.ndarray, q: float, t: float) -> np.ndarray:
+    """x(t) of the balanced flow from ``alpha``: the root of ``T(alpha^L -> x) = t`` (ESC-1)."""
+    out = np.empty_like(alpha)
+    for i, a in enumerate(alpha):
+        x0 = a**L
+        out[i] = brentq(lambda xx: NK.esc1_time(x0, xx, Y, L, q) - t, x0, Y * (1 - 1e-15), xtol=1e-17,
+                        rtol=1e-15, maxiter=200)
+    return out
+
+
+def _field(q):
+    def f(t, w):
+        x = np.prod(w)
+        z = (x - Y) * x / w
+        return -np.sign(z) * np.abs(z) ** (q - 1)
+    return f
+
+
+def run_ours(alpha, q, t_end, device, rtol, atol, **kw):
+    w0 = alpha.to(device).reshape(-1, 1, 1).expand(-1, 1, L).contiguous()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    t0 = time.perf_counter()
+    res = simulate_parameter_flow(w0, q, SeparableQuadratic(Y), t_end, device=device, rtol=rtol, atol=atol, **kw)
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return res, time.perf_counter() - t0
+
+
+def run_scipy(alpha, q, t_end, rtol, atol, budget):
+    """A ``solve_ivp`` DOP853 loop; returns (final w per trajectory or None, seconds, finished)."""
+    out, start, done = [], time.perf_counter(), 0
+    f = _field(q)
+
+    def guarded(t, w):
+        if time.perf_counter() - start > budget:
+            raise Budget
+        return f(t, w)
+    for a in alpha.tolist():
+        try:
+            sol = solve_ivp(guarded, (0, t_end), [a] * L, method="DOP853", rtol=rtol, atol=atol)
+            out.append(sol.y[:, -1])
+            done += 1
+        except Budget:
+            break
+    return np.array(out), time.perf_counter() - start, done
+
+
+def run_torchdiffeq(alpha, q, t_end, device, rtol, atol, budget):
+    try:
+        from torchdiffeq import odeint
+    except ImportError:
+        return None, math.nan, "torchdiffeq not installed (pip install -e .[bench])"
+    start = time.perf_counter()
+
+    def f(t, w):
+        if time.perf_counter() - start > budget:
+            raise Budget
+        x = w.prod(-1, keepdim=True)
+        z = (x - Y) * x / w
+        return -torch.sign(z) * z.abs() ** (q - 1)
+    w0 = alpha.to(device)[:, None].expand(-1, L).contiguous()
+    try:
+        sol = odeint(f, w0, torch.tensor([0.0, t_end], dtype=torch.float64, device=device), rtol=rtol,
+                     atol=atol, method="dopri5")
+    except Budget:
+        return None, time.perf_counter() - start, f"stopped after the {budget:g} s budget"
+    except AssertionError as exc:         # torchdiffeq's own underflow assertion
+        return None, time.perf_counter() - start, f"failed: {exc}"
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return sol[-1].cpu(), time.perf_counter() - start, ""
+
+
+def rel(a, b) -> float:
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    return float(np.max(np.abs(a - b) / np.abs(b)))
+
+
+def row(rows, problem, solver, n, seconds, err, note=""):
+    rate = n / seconds if seconds and n else math.nan
+    rows.append(dict(problem=problem, solver=solver, n=n, seconds=seconds, rate=rate, error=err, note=note))
+    print(f"  {problem}: {solver}: {seconds:.3f} s", file=sys.stderr, flush=True)
+
+
+def bench_smooth(rows, ns, devices, rtol, atol, budget, scipy_n):
+    for n in ns:
+        alpha = starts(n)
+        exact = exact_x(alpha.numpy(), 2.0, 5.0)
+        for dev in devices:
+            res, sec = run_ours(alpha, 2.0, 5.0, dev, rtol, atol)
+            row(rows, "smooth q=2", f"steepmirror ({dev.type})", n, sec, rel(res.x[:, 0].cpu(), exact))
+            w, sec_t, note = run_torchdiffeq(alpha, 2.0, 5.0, dev, rtol, atol, budget)
+            err = rel(w.prod(-1), exact) if w is not None else math.nan
+            row(rows, "smooth q=2", f"torchdiffeq dopri5 ({dev.type})", n, sec_t, err, note)
+        k = min(n, scipy_n)
+        w, sec_s, done = run_scipy(alpha[:k], 2.0, 5.0, rtol, atol, budget)
+        row(rows, "smooth q=2", "scipy DOP853 loop", done, sec_s, rel(np.prod(w, 1), exact[:done]) if done else math.nan,
+            f"{done} of the first {k}" if done < n else "")
+
+
+def bench_arrival(rows, q, name, n, devices, rtol, atol, budget):
+    alpha = starts(n, seed=1)
+    t_arr = np.array([theory.arrival_time(L, q, a, Y) for a in alpha.tolist()])
+    for dev in devices:
+        res, sec = run_ours(alpha, q, 3.0, dev, rtol, atol)
+        err = float((res.w.cpu() - Y ** (1 / L)).abs().max())
+        arr = rel(res.solution.params["t_slide"][:, 0].cpu(), t_arr)
+        steps = int((res.solution.n_steps + res.solution.n_rejected).max())
+        row(rows, name, f"steepmirror ({dev.type})", n, sec, err,
+            f"arrival time rel. err {arr:.1e}; <= {steps} steps per trajectory")
+        w, sec_t, note = run_torchdiffeq(alpha, q, 3.0, dev, rtol, atol, budget)
+        err_t = float((w - Y ** (1 / L)).abs().max()) if w is not None else math.nan
+        row(rows, name, f"torchdiffeq dopri5 ({dev.type})", n, sec_t, err_t, note)
+    k = min(n, 20)
+    w, sec_s, done = run_scipy(alpha[:k], q, 3.0, rtol, atol, budget)
+    err_s = float(np.abs(w - Y ** (1 / L)).max()) if done else math.nan
+    row(rows, name, "scipy DOP853 loop", done, sec_s, err_s, f"{done} of {k} finished within {budget:g} s")
+
+
+def bench_regression(rows, n, devices, rtol, atol, budget):
+    g = torch.Generator().manual_seed(2)
+    X = torch.randn(30, 50, generator=g, dtype=torch.float64)
+    truth = torch.zeros(50, dtype=torch.float64)
+    truth[:5] = torch.tensor([1.0, -0.5, 0.8, 0.3, -1.2], dtype=torch.float64)
+    y = X @ truth
+    w0 = (0.1 + 0.05 * torch.rand(n, 50, 2, generator=g, dtype=torch.float64))
+    loss = LinearRegression(X, y)
+    ref = simulate_parameter_flow(w0, 1.5, loss, 2.0, rtol=1e-13, atol=1e-15).x
+    for dev in devices:
+        if dev.type == "cuda":
+            torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        res = simulate_parameter_flow(w0.to(dev), 1.5, LinearRegression(X.to(dev), y.to(dev)), 2.0, device=dev,
+                                      rtol=rtol, atol=atol)
+        sec = time.perf_counter() - t0
+        err = float(((res.x.cpu() - ref).abs().max() / ref.abs().max()))
+        row(rows, "regression q=1.5 (50 coords)", f"steepmirror ({dev.type})", n, sec, err,
+            "error vs the package at rtol 1e-13 (no closed form)")
+        start = time.perf_counter()
+        try:
+            from torchdiffeq import odeint
+            Xd, yd = X.to(dev), y.to(dev)
+
+            def f(t, wf):
+                if time.perf_counter() - start > budget:
+                    raise Budget
+                w = wf.reshape(n, 50, 2)
+                x = w.prod(-1)
+                gr = ((x @ Xd.T - yd) @ Xd / Xd.shape[0])
+                z = gr[..., None] * w.flip(-1)
+                return (-torch.sign(z) * z.abs() ** 0.5).reshape(n, -1)
+            sol = odeint(f, w0.to(dev).reshape(n, -1), torch.tensor([0.0, 2.0], dtype=torch.float64, device=dev),
+                         rtol=rtol, atol=atol)
+            xt = sol[-1].reshape(n, 50, 2).prod(-1).cpu()
+            row(rows, "regression q=1.5 (50 coords)", f"torchdiffeq dopri5 ({dev.type})", n,
+                time.perf_counter() - start, float((xt - ref).abs().max() / ref.abs().max()))
+        except Budget:
+            row(rows, "regression q=1.5 (50 coords)", f"torchdiffeq dopri5 ({dev.type})", n,
+                time.perf_counter() - start, math.nan, f"stopped after the {budget:g} s budget")
+        except ImportError:
+            pass
+
+
+def bench_memory(rows, n, device, rtol, atol):
+    alpha = starts(n)
+    before = torch.cuda.max_memory_allocated() if device.type == "cuda" else 0
+    res, sec = run_ours(alpha, 2.0, 5.0, device, rtol, atol, dense=True)
+    dense_mb = res.solution.dense.nbytes() / 2**20
+    peak = (torch.cuda.max_memory_allocated() - before) / 2**20 if device.type == "cuda" else \
+        resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    row(rows, "dense output", f"steepmirror ({device.type})", n, sec, math.nan,
+        f"dense output {dense_mb:.1f} MiB; peak {'GPU' if device.type == 'cuda' else 'process RSS'} {peak:.0f} MiB")
+
+
+def report(rows) -> str:
+    lines = [f"{'problem':<30} {'solver':<28} {'n':>8} {'seconds':>9} {'traj/s':>10} {'error':>9} "
+             f"{'vs ours':>8}  note"]
+    ours = {}
+    for r in rows:
+        if r["solver"].startswith("steepmirror"):
+            ours[(r["problem"], r["n"], r["solver"].split("(")[1])] = r["rate"]
+    for r in rows:
+        dev = r["solver"].split("(")[1] if "(" in r["solver"] else "cpu)"
+        base = ours.get((r["problem"], r["n"], dev)) or next(
+            (v for (p, n_, d), v in ours.items() if p == r["problem"] and d == "cpu)"), None)
+        ratio = "" if r["solver"].startswith("steepmirror") or not base or not math.isfinite(r["rate"]) \
+            else f"{base / r['rate']:.1f}x"
+        err = f"{r['error']:.1e}" if math.isfinite(r["error"]) else "-"
+        lines.append(f"{r['problem']:<30} {r['solver']:<28} {r['n']:>8} {r['seconds']:>9.3f} "
+                     f"{r['rate']:>10.0f} {err:>9} {ratio:>8}  {r['note']}")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m verify.bench", description=__doc__.splitlines()[0])
+    p.add_argument("--device", default="cpu", choices=("cpu", "cuda"),
+                   help="cuda adds a GPU column (the CPU column is always measured)")
+    p.add_argument("--quick", action="store_true", help="small sizes (a smoke run)")
+    p.add_argument("--budget", type=float, default=60.0, help="wall-clock budget per baseline run (s)")
+    p.add_argument("--huge", type=int, default=1_000_000, help="trajectories for the GPU throughput row")
+    args = p.parse_args(argv)
+    try:
+        devices = [resolve_device("cpu")] + ([resolve_device("cuda")] if args.device == "cuda" else [])
+    except ValueError as exc:
+        print(f"python -m verify.bench: error: {exc}", file=sys.stderr)
+        return 2
+    rtol, atol = 1e-10, 1e-12
+    rows: list = []
+    ns = (100,) if args.quick else (1_000, 10_000)
+    budget = min(args.budget, 5.0) if args.quick else args.budget
+    bench_smooth(rows, ns, devices, rtol, atol, budget, scipy_n=50 if args.quick else 1_000)
+    bench_arrival(rows, 1.5, "arrival q=1.5 (t=3)", 20 if args.quick else 100, devices, rtol, atol, budget)
+    bench_arrival(rows, 1.0, "sign q=1 (sliding)", 20 if args.quick else 100, devices, rtol, atol, budget)
+    bench_regression(rows, 2 if args.quick else 20, devices, rtol, atol, budget)
+    bench_memory(rows, 1_000 if args.quick else 10_000, devices[-1], rtol, atol)
+    if args.device == "cuda" and not args.quick:
+        alpha = starts(args.huge, seed=3)
+        res, sec = run_ours(alpha, 2.0, 5.0, devices[-1], rtol, atol)
+        sub = slice(0, 2000)
+        row(rows, "smooth q=2", "steepmirror (cuda)", args.huge, sec,
+            rel(res.x[sub, 0].cpu(), exact_x(alpha[sub].numpy(), 2.0, 5.0)), "error on 2,000 of them")
+    print(f"rtol={rtol:g} atol={atol:g}; torch {torch.__version__}; threads {torch.get_num_threads()}; "
+          f"devices {', '.join(str(d) for d in devices)}"
+          + (f" ({torch.cuda.get_device_name()})" if args.device == "cuda" else ""))
+    print(report(rows))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
