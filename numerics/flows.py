@@ -39,12 +39,28 @@ def resolve_device(device) -> torch.device:
     return dev
 
 
+def exclusive_prod_first(wt: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """For factors on the *first* axis, ``wt`` of shape ``(L, ...)``: the products
+    ``prod_{j != k} w_j`` (same shape) and the full product ``x`` (shape ``...``), by prefix
+    and suffix products (no division, so exact where a factor is 0). Factor-major storage
+    keeps every operand a contiguous block: the hot path of the parameter flows."""
+    L = wt.shape[0]
+    if L == 1:
+        return torch.ones_like(wt), wt[0]
+    pre = [None, wt[0]]
+    for k in range(1, L - 1):
+        pre.append(pre[-1] * wt[k])
+    suf = [wt[L - 1]]
+    for k in range(L - 2, 0, -1):
+        suf.append(suf[-1] * wt[k])
+    suf = suf[::-1] + [None]
+    others = torch.stack([suf[0]] + [pre[k] * suf[k] for k in range(1, L - 1)] + [pre[L - 1]])
+    return others, pre[L - 1] * wt[L - 1]
+
+
 def exclusive_prod(w: torch.Tensor) -> torch.Tensor:
     """``prod_{j != k} w_j`` over the last axis, without dividing (exact at ``w_k = 0``)."""
-    L = w.shape[-1]
-    if L == 1:
-        return torch.ones_like(w)
-    return torch.stack([torch.cat([w[..., :k], w[..., k + 1:]], -1).prod(-1) for k in range(L)], -1)
+    return exclusive_prod_first(w.movedim(-1, 0))[0].movedim(0, -1)
 
 
 def phi(z, q):
@@ -70,6 +86,8 @@ class _Flow(ODESystem):
 
     ``q_uniform`` is the common exponent of the batch (a float) or ``None``; at uniform
     ``q = 2`` the field is smooth and no switching functions are used."""
+
+    autonomous = True
 
     def __init__(self, loss: Loss, n: int, extras=()):
         self.loss, self.n, self.extras = loss, n, tuple(extras)
@@ -168,18 +186,20 @@ class DeepDiagonalFlow(_Flow):
         return torch.cat([w.reshape(y.shape[0], -1), y[:, self.n * self.L:]], 1)
 
     def rhs(self, t, y, p, mode):
-        w = self.split(y)
-        x = w.prod(-1)
+        B = y.shape[0]
+        wt = self.split(y).permute(2, 0, 1).contiguous()         # (L, B, n), factor-major
+        others, x = exclusive_prod_first(wt)
         g = self.loss.grad(x, p)
-        others = x[..., None] / w if bool((w != 0).all()) else exclusive_prod(w)
-        z = g[..., None] * others
+        z = g * others
         sigma = None
         if mode is not None:
-            sg = mode[:, : self.n]
-            sw = mode[:, self.n:].reshape_as(w)
-            sigma = sg[..., None] * exclusive_prod(sw)
-        dw = -frozen_phi(z, self.q_of(p, 2), sigma) * (~p["frozen"])[..., None]
-        return self._with_extras(dw.reshape(y.shape[0], -1), x, g, p)
+            sw = mode[:, self.n:].reshape(B, self.n, self.L).permute(2, 0, 1)
+            sigma = mode[:, : self.n] * exclusive_prod_first(sw)[0]
+        q = self.q_uniform if self.q_uniform is not None else p["q"][:, None]
+        dw = -frozen_phi(z, q, sigma)
+        if not self.smooth:
+            dw = dw * (~p["frozen"])
+        return self._with_extras(dw.permute(1, 2, 0).reshape(B, -1), x, g, p)
 
     def switches(self, t, y, p):
         if self.smooth:

@@ -53,6 +53,8 @@ class ODESystem:
     Smooth systems only implement ``rhs``.
     """
 
+    autonomous = False   # True: rhs ignores t (the integrator then skips the stage times)
+
     def rhs(self, t, y, p, mode):  # pragma: no cover - interface
         raise NotImplementedError
 
@@ -296,13 +298,14 @@ class _Run:
     def step(self, t, y, f, h, p, mode):
         """One DOP853 step of size ``h`` per row: ``(y_new, f_new, K, err, finite)``."""
         s, hb = self.tab.stages, h[:, None]
+        auto = self.system.autonomous
         K = torch.empty((len(self.tab.c), len(t), self.n), dtype=self.dt, device=self.dev)
         K[0] = f
         for i in range(1, s):
             dy = torch.tensordot(self.A[i, :i], K[:i], dims=1) * hb
-            K[i] = self.rhs(t + self.C[i] * h, y + dy, p, mode)
+            K[i] = self.rhs(t if auto else t + self.C[i] * h, y + dy, p, mode)
         y_new = y + torch.tensordot(self.Bw, K[:s], dims=1) * hb
-        K[s] = self.rhs(t + h, y_new, p, mode)
+        K[s] = self.rhs(t if auto else t + h, y_new, p, mode)
         scale = self.atol + self.rtol * torch.maximum(y.abs(), y_new.abs())
         e53 = (torch.tensordot(self.E, K[:s + 1], dims=1) / scale).square().sum(2)
         denom = e53[0] + 0.01 * e53[1]
@@ -374,10 +377,13 @@ class _Run:
         a = slice(None) if bool(accept.all()) else accept
         t1 = self.t + h
         if self.simple:
-            self.t = torch.where(accept, t1, self.t)
-            self.y = torch.where(accept[:, None], y_new, self.y)
-            self.f = torch.where(accept[:, None], f_new, self.f)
-            return torch.zeros_like(accept)
+            if isinstance(a, slice):
+                self.t, self.y, self.f = t1, y_new, f_new
+            else:
+                self.t = torch.where(accept, t1, self.t)
+                self.y = torch.where(accept[:, None], y_new, self.y)
+                self.f = torch.where(accept[:, None], f_new, self.f)
+            return None
         ta, ya, ha, t1a, yna, pa = self.t[a], self.y[a], h[a], t1[a], y_new[a], _sub(self.p, a)
         ma = None if self.mode is None else self.mode[a]
         crossed_sw = None
@@ -518,14 +524,21 @@ class _Run:
             accept = self.control(h, err, finite)
             underflow = ~accept & (self.h < 10 * torch.finfo(self.dt).eps * self.t.abs().clamp_min(1.0))
             exhausted = (self.steps + self.rej) >= self.max_steps
-            term = self.commit(accept, h, y_new, f_new, K) if bool(accept.any()) else torch.zeros_like(accept)
-            reached = accept & (self.t >= self.t_end) & ~term
+            term = self.commit(accept, h, y_new, f_new, K) if bool(accept.any()) else None
+            reached = accept & (self.t >= self.t_end)
+            done = reached | underflow | exhausted
+            if term is not None:
+                reached &= ~term
+                done |= term
+            if not bool(done.any()):
+                continue
             code = torch.full_like(self.idx, STEP_BUDGET)
             code = torch.where(underflow, torch.where(finite, torch.full_like(code, STEP_UNDERFLOW),
                                                       torch.full_like(code, NONFINITE)), code)
             code = torch.where(reached, torch.full_like(code, SUCCESS), code)
-            code = torch.where(term, torch.full_like(code, EVENT), code)
-            self.finish(term | reached | underflow | exhausted, code)
+            if term is not None:
+                code = torch.where(term, torch.full_like(code, EVENT), code)
+            self.finish(done, code)
         if self.progress is not None:
             self.progress(self.B, self.B, float(self.out_t.max()) if self.B else 0.0)
         dense = None
