@@ -23,6 +23,7 @@ import torch
 
 from . import validate
 from ._generated import torch_kernels as K
+from .arrays import float64
 from .integrate.rk import ODESystem, Solution, integrate
 from .losses import Loss
 
@@ -90,7 +91,11 @@ class _Flow(ODESystem):
     autonomous = True
 
     def __init__(self, loss: Loss, n: int, extras=()):
+        if not isinstance(loss, Loss):
+            raise TypeError(f"loss must be a numerics.losses.Loss (e.g. SeparableQuadratic(y)), "
+                            f"got {type(loss).__name__}")
         self.loss, self.n, self.extras = loss, n, tuple(extras)
+        _callables(extras=self.extras)
         self.n_extra = 0
         self.q_uniform = None
         self.stationary_tol = 1e-9
@@ -115,11 +120,17 @@ class _Flow(ODESystem):
         g = self.loss.grad(x, p)
         self.n_extra = sum(e(x, g, p).shape[1] for e in self.extras)
 
+    def initialize(self, y0, p):
+        """Set up per-trajectory state from the start (``(p, y0)``); the hybrid sliding flows
+        (:class:`numerics.decay.DecayFlow`) use it, the others keep ``p`` as it is."""
+        return p, y0
+
     def on_switch(self, t, y, p, hit):
         """A coordinate that reaches ``d_i f = 0`` of a separable loss slides there (frozen).
         For a coupled loss, ``q < 2`` reaches stationary points in finite time: when a
         gradient component reaches 0 while every active component is below
-        ``stationary_tol * max|grad f(x0)|``, the trajectory is at rest and is frozen.
+        ``stationary_tol * max|grad f(x0)|``, the trajectory is at rest and is frozen (not for
+        losses without a stationary point, ``loss.has_minimizer = False``).
         ``p["t_slide"]`` records when."""
         g_hit = hit[:, : self.n]
         if self.loss.separable:
@@ -127,7 +138,7 @@ class _Flow(ODESystem):
             if bool(new.any()):
                 y = self._snap(y, p, new)
             return self._freeze(t, p, g_hit), y
-        if bool(g_hit.any()):
+        if bool(g_hit.any()) and self.loss.has_minimizer:
             g = self.loss.grad(self.model(y), p).abs() * (~p["frozen"])
             rest = g_hit.any(1) & (g.amax(1) <= self.stationary_tol * p["g_scale"]) & (p["q"] < 2)
             p = self._freeze(t, p, rest[:, None] & ~p["frozen"])
@@ -333,8 +344,17 @@ class FlowResult:
         return self
 
 
+def _callables(**named):
+    """Refuse non-callable user functions (``extras`` is a sequence of them), naming them."""
+    for name, fn in named.items():
+        for f in (fn if name == "extras" else (fn,)):
+            if not callable(f):
+                raise TypeError(f"{name} must be {'functions' if name == 'extras' else 'a function'}, "
+                                f"got {type(f).__name__}")
+
+
 def _q_tensor(q, B, device):
-    qt = torch.as_tensor(q, dtype=torch.float64, device=device)
+    qt = float64(q, "q", device)
     qt = qt.expand(B).clone() if qt.ndim == 0 else qt
     if qt.shape != (B,):
         raise ValueError(f"q must be a number or have one entry per trajectory ({B}), got {tuple(qt.shape)}")
@@ -344,7 +364,8 @@ def _q_tensor(q, B, device):
     return qt
 
 
-def _run(system, y0, q, loss, t_end, *, device, extras_dim, rtol, atol, params=None, **kw):
+def _setup(system, y0, q, loss, *, device, rtol, params=None):
+    """The per-trajectory parameter dict of a run of ``system`` from ``y0`` (and ``y0``)."""
     B = y0.shape[0]
     p = {"q": _q_tensor(q, B, device), "frozen": torch.zeros(B, system.n, dtype=torch.bool, device=device),
          "t_slide": torch.full((B, system.n), float("nan"), dtype=torch.float64, device=device)}
@@ -359,12 +380,18 @@ def _run(system, y0, q, loss, t_end, *, device, extras_dim, rtol, atol, params=N
     # gradient scale for the stationarity test: 1e3 x rtol of the initial gradient
     system.stationary_tol = 1e3 * rtol
     p["g_scale"] = loss.grad(system.model(y0), p).abs().amax(1).clamp_min(1e-300)
+    return system.initialize(y0, p)
+
+
+def _run(system, y0, q, loss, t_end, *, device, extras_dim, rtol, atol, params=None, **kw):
+    B = y0.shape[0]
+    p, y0 = _setup(system, y0, q, loss, device=device, rtol=rtol, params=params)
     validate.positive(rtol, "rtol")
     validate.nonnegative(atol, "atol")
     if system.extras:
         system._count_extras(system.model(y0), p)
         y0 = torch.cat([y0, torch.zeros(B, system.n_extra, dtype=torch.float64, device=device)], 1)
-    t_end = torch.as_tensor(t_end, dtype=torch.float64, device=device)
+    t_end = float64(t_end, "t_end", device)
     if not bool(torch.isfinite(t_end).all()) or bool((t_end < 0).any()):
         raise ValueError("t_end must be finite and >= 0")
     sol = integrate(system, 0.0, y0, t_end, p, rtol=rtol, atol=atol, **kw)
@@ -372,8 +399,13 @@ def _run(system, y0, q, loss, t_end, *, device, extras_dim, rtol, atol, params=N
 
 
 def simulate_parameter_flow(w0, q, loss: Loss, t_end, *, device="cpu", extras=(), rtol=1e-10,
-                            atol=1e-12, **kw) -> FlowResult:
+                            atol=1e-12, decay=None, nu=0.0, schedule=None, **kw) -> FlowResult:
     """Simulate the deep diagonal steepest flow from ``w0`` of shape ``(B, n, L)``.
+
+    ``decay``: ``None``, ``"decoupled"`` (``dw/dt = -phi_q(dF/dw) - nu(t) w``) or ``"coupled"``
+    (``dw/dt = -phi_q(dF/dw + nu(t) w)``) with ``nu(t) = nu * schedule(t)``: ``nu`` a number
+    or ``(B,)``, ``schedule`` ``None`` or a torch function ``t (B,) -> (B,)``; see
+    :class:`numerics.decay.DecayFlow` (Filippov sliding at ``q = 1``).
 
     ``q``: number or ``(B,)``; ``t_end``: number or ``(B,)``; ``params``: extra per-trajectory
     tensors made available to kernels, events and extras as ``p[name]``; remaining keywords
@@ -381,7 +413,7 @@ def simulate_parameter_flow(w0, q, loss: Loss, t_end, *, device="cpu", extras=()
     ``max_steps``, ``max_wall``, ``progress``).
     """
     dev = resolve_device(device)
-    w0 = torch.as_tensor(w0, dtype=torch.float64, device=dev)
+    w0 = float64(w0, "w0", dev)
     if w0.ndim != 3:
         raise ValueError(f"w0 must have shape (batch, n, L), got {tuple(w0.shape)}")
     if not bool(torch.isfinite(w0).all()):
@@ -393,6 +425,22 @@ def simulate_parameter_flow(w0, q, loss: Loss, t_end, *, device="cpu", extras=()
     system = DeepDiagonalFlow(loss, n, L, extras, saddle_tol=(100 * rtol) ** 0.5)
     scale = w0.abs().reshape(B, -1).amax(1).clamp_min(1e-300)
     params = {"w_scale": scale, **kw.pop("params", {})}
+    if decay is not None or schedule is not None or not (isinstance(nu, (int, float)) and nu == 0):
+        from .decay import DecayFlow
+
+        validate.choice(decay, ("decoupled", "coupled"), "decay")
+        if schedule is not None and not callable(schedule):
+            raise TypeError(f"schedule must be a function of t or None, got {type(schedule).__name__}")
+        nu_t = float64(nu, "nu", dev)
+        if nu_t.ndim > 1 or nu_t.ndim == 1 and nu_t.shape[0] != B:
+            raise ValueError(f"nu must be a number or have one entry per trajectory ({B}), got {tuple(nu_t.shape)}")
+        nu_t = nu_t.expand(B).clone()
+        if not bool((torch.isfinite(nu_t) & (nu_t >= 0)).all()):
+            raise ValueError("nu must be finite and >= 0 (a number or one entry per trajectory)")
+        if decay == "coupled" and schedule is None and not bool(nu_t.any()):
+            decay = "decoupled"          # nu = 0: the same flow; its surfaces d_i f = 0 are not degenerate
+        system = DecayFlow(loss, n, L, decay, schedule, extras, saddle_tol=system.saddle_tol)
+        params["nu"] = nu_t
     return _run(system, w0.reshape(B, n * L), q, loss, t_end, device=dev, extras_dim=n * L,
                 rtol=rtol, atol=atol, params=params, **kw)
 
@@ -401,9 +449,10 @@ def simulate_scalar_flow(w0, q, loss: Loss, g, dg, t_end, *, device="cpu", extra
                          atol=1e-12, **kw) -> FlowResult:
     """Simulate the scalar model ``x = g(w)`` from ``w0`` of shape ``(B, n)``."""
     dev = resolve_device(device)
-    w0 = torch.as_tensor(w0, dtype=torch.float64, device=dev)
+    w0 = float64(w0, "w0", dev)
     if w0.ndim != 2:
         raise ValueError(f"w0 must have shape (batch, n), got {tuple(w0.shape)}")
+    _callables(g=g, dg=dg)
     system = ScalarFlow(loss, w0.shape[1], g, dg, extras)
     return _run(system, w0, q, loss, t_end, device=dev, extras_dim=w0.shape[1], rtol=rtol, atol=atol, **kw)
 
@@ -413,8 +462,56 @@ def simulate_mirror_flow(x0, q, loss: Loss, hess, t_end, *, device="cpu", extras
     """Simulate ``dx/dt = -phi_q(grad f)/R''(x)`` from ``x0`` of shape ``(B, n)``;
     ``hess(x, p)`` returns ``R''`` (e.g. a generated kernel with bound parameters)."""
     dev = resolve_device(device)
-    x0 = torch.as_tensor(x0, dtype=torch.float64, device=dev)
+    x0 = float64(x0, "x0", dev)
     if x0.ndim != 2:
         raise ValueError(f"x0 must have shape (batch, n), got {tuple(x0.shape)}")
+    _callables(hess=hess)
     system = MirrorFlow(loss, x0.shape[1], hess, extras)
     return _run(system, x0, q, loss, t_end, device=dev, extras_dim=x0.shape[1], rtol=rtol, atol=atol, **kw)
+
+
+class BranchLoss(Loss):
+    """The loss of the ``2n`` branch outputs ``(A, B)`` of the two-branch model ``x = A - B``:
+    ``f(A - B)``, gradient ``(d f, -d f)``. Both halves vanish together, so sliding and
+    stationarity are decided for a coordinate's two branches at once."""
+
+    def __init__(self, loss: Loss, n: int):
+        self.base, self.n = loss, n
+        self.separable, self.has_minimizer = loss.separable, loss.has_minimizer
+        self.quadratic = loss.quadratic
+
+    def params(self, batch, device):
+        return self.base.params(batch, device)
+
+    def value(self, ab, p):
+        return self.base.value(ab[:, : self.n] - ab[:, self.n:], p)
+
+    def grad(self, ab, p):
+        g = self.base.grad(ab[:, : self.n] - ab[:, self.n:], p)
+        return torch.cat([g, -g], 1)
+
+
+@dataclass
+class TwoBranchResult(FlowResult):
+    """A simulated two-branch batch: ``x = A - B``; ``w`` holds the ``(B, 2n, L)`` factors, ``u``
+    rows first."""
+
+    @property
+    def x(self):
+        ab = self.system.model(self.state)
+        n = ab.shape[1] // 2
+        return ab[:, :n] - ab[:, n:]
+
+
+def simulate_two_branch_flow(u0, v0, q, loss: Loss, t_end, **kw) -> TwoBranchResult:
+    """Simulate the two-branch model ``x_i = prod_k u_ik - prod_k v_ik`` from ``u0``, ``v0`` of
+    shape ``(B, n, L)``: the deep diagonal flow of :func:`simulate_parameter_flow` (same keywords,
+    decay included) of the ``2n`` branch outputs under ``f(A - B)``. Events and extras see the
+    ``2n`` branch outputs."""
+    u0 = float64(u0, "u0")
+    v0 = float64(v0, "v0")
+    if u0.ndim != 3 or u0.shape != v0.shape:
+        raise ValueError(f"u0 and v0 must have the same shape (batch, n, L), got {tuple(u0.shape)} "
+                         f"and {tuple(v0.shape)}")
+    res = simulate_parameter_flow(torch.cat([u0, v0], 1), q, BranchLoss(loss, u0.shape[1]), t_end, **kw)
+    return TwoBranchResult(res.solution, res.system, res.state_dim)

@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import torch
 
+from .arrays import float64
+
 
 class Loss:
     separable = False
+    has_minimizer = True   # False: no stationary point (exponential loss on separable data)
 
     def value(self, x, p):  # pragma: no cover - interface
         raise NotImplementedError
@@ -25,6 +28,14 @@ class Loss:
         """Per-trajectory parameters of the loss, for ``batch`` trajectories."""
         return {}
 
+    quadratic = False      # True: the gradient is affine in x (the Hessian is constant)
+
+    def hess(self, x, p):
+        """Hessian ``(B, n, n)`` of ``f`` at ``x`` (used by sliding: ``d/dt grad f = H dx/dt``).
+        Default: forward-mode differentiation of :meth:`grad` (rows are independent)."""
+        return torch.func.vmap(torch.func.jacfwd(lambda xb, pb: self.grad(xb[None], {
+            k: v[None] for k, v in pb.items()})[0]))(x, p)
+
 
 class SeparableQuadratic(Loss):
     """``f(x) = sum_i (x_i - y_i)^2 / 2`` (the reference problem at ``n = 1``)."""
@@ -32,7 +43,7 @@ class SeparableQuadratic(Loss):
     separable = True
 
     def __init__(self, y):
-        self.y = torch.as_tensor(y, dtype=torch.float64)
+        self.y = float64(y, "y")
         if self.y.ndim == 0:
             self.y = self.y[None]
         if not bool(torch.isfinite(self.y).all()):
@@ -48,13 +59,18 @@ class SeparableQuadratic(Loss):
     def grad(self, x, p):
         return x - p["y"]
 
+    quadratic = True
+
+    def hess(self, x, p):
+        return torch.eye(x.shape[-1], dtype=x.dtype, device=x.device).expand(x.shape[0], -1, -1)
+
 
 class LinearRegression(Loss):
     """``f(x) = ||X x - y||^2 / (2 N)`` with a shared design ``X`` (``N x n``)."""
 
     def __init__(self, X, y):
-        self.X = torch.as_tensor(X, dtype=torch.float64)
-        self.y = torch.as_tensor(y, dtype=torch.float64)
+        self.X = float64(X, "X")
+        self.y = float64(y, "y")
         if self.X.ndim != 2:
             raise ValueError(f"X must be a matrix, got shape {tuple(self.X.shape)}")
         if self.y.shape[-1] != self.X.shape[0]:
@@ -74,3 +90,43 @@ class LinearRegression(Loss):
 
     def grad(self, x, p):
         return self.residual(x, p) @ self.X.to(x.device) / self.X.shape[0]
+
+    quadratic = True
+
+    def hess(self, x, p):
+        if getattr(self, "_H", None) is None:
+            self._H = self.X.T @ self.X / self.X.shape[0]
+        return self._H.to(x.device).expand(x.shape[0], -1, -1)
+
+
+class ExponentialLoss(Loss):
+    """``f(x) = (1/N) sum_n exp(-y_n <z_n, x>)`` with samples ``Z`` (``N x n``) and labels ``y_n = +-1``.
+
+    On separable data the infimum 0 is not attained (``has_minimizer = False``): ``x`` grows without
+    bound and only its direction converges (IB-3). ``margins`` gives ``y_n <z_n, x>``.
+    """
+
+    has_minimizer = False
+
+    def __init__(self, Z, labels):
+        self.Z = float64(Z, "Z")
+        self.labels = float64(labels, "labels")
+        if self.Z.ndim != 2:
+            raise ValueError(f"Z must be a matrix, got shape {tuple(self.Z.shape)}")
+        if self.labels.shape[-1] != self.Z.shape[0]:
+            raise ValueError(f"labels must have {self.Z.shape[0]} entries (rows of Z), got {self.labels.shape[-1]}")
+        if not (bool(torch.isfinite(self.Z).all()) and bool((self.labels.abs() == 1).all())):
+            raise ValueError("Z must be finite and labels must be +1 or -1")
+
+    def params(self, batch, device):
+        lab = self.labels.to(device)
+        return {"labels": (lab if lab.ndim == 2 else lab.expand(batch, lab.shape[-1])).clone()}
+
+    def margins(self, x, p):
+        return p["labels"] * (x @ self.Z.to(x.device).T)
+
+    def value(self, x, p):
+        return torch.exp(-self.margins(x, p)).mean(-1)
+
+    def grad(self, x, p):
+        return -(torch.exp(-self.margins(x, p)) * p["labels"]) @ self.Z.to(x.device) / self.Z.shape[0]

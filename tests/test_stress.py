@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from numerics.flows import simulate_parameter_flow
 from numerics.integrate.rk import MESSAGES
 from numerics.losses import LinearRegression, SeparableQuadratic
+from numerics.sign import simulate_sign_flow
 
 WALL = 4.0
 
@@ -50,7 +51,7 @@ def test_reference_problem_never_hangs(q, L, alpha, imbalance, y, seed):
 
 
 @settings(max_examples=12, deadline=None)
-@given(q=st.floats(1.3, 2.0), L=st.integers(1, 3), alpha=st.floats(-3, 0).map(lambda e: 10.0**e),
+@given(q=qs, L=st.integers(1, 3), alpha=st.floats(-3, 0).map(lambda e: 10.0**e),
        seed=st.integers(0, 2**31 - 1))
 def test_regression_never_hangs(q, L, alpha, seed):
     """Coupled losses: switching of gradient components, saddle collapse, stationarity."""
@@ -61,6 +62,36 @@ def test_regression_never_hangs(q, L, alpha, seed):
     started = time.perf_counter()
     res = simulate_parameter_flow(w0, q, LinearRegression(X, y), 2.0, max_wall=WALL, max_steps=20_000)
     _assert_clean(res, started)
+
+
+@settings(max_examples=30, deadline=None)
+@given(q=qs, L=st.integers(1, 8), alpha=alphas, imbalance=st.floats(0, 1), y=st.floats(-3, 3),
+       nu=st.one_of(st.just(0.0), st.floats(0.0, 5.0)), decay=st.sampled_from(["coupled", "decoupled"]),
+       scheduled=st.booleans(), seed=st.integers(0, 2**31 - 1))
+def test_weight_decay_never_hangs(q, L, alpha, imbalance, y, nu, decay, scheduled, seed):
+    """Both decay forms, constant or scheduled nu in [0, 5]: collapse to the saddle, finite-time
+    arrival at equilibria (q < 2), Filippov sliding (q = 1)."""
+    g = torch.Generator().manual_seed(seed)
+    w0 = alpha * (1 + imbalance * (2 * torch.rand(3, 2, L, generator=g, dtype=torch.float64) - 1))
+    started = time.perf_counter()
+    res = simulate_parameter_flow(w0, q, SeparableQuadratic(torch.tensor([y, -y / 2], dtype=torch.float64)),
+                                  3.0, decay=decay, nu=nu, schedule=(lambda t: 1 / (1 + t)) if scheduled else None,
+                                  max_wall=WALL, max_steps=20_000)
+    _assert_clean(res, started)
+
+
+@settings(max_examples=15, deadline=None)
+@given(L=st.integers(1, 8), alpha=alphas, n=st.integers(1, 12), seed=st.integers(0, 2**31 - 1))
+def test_exact_sign_flow_never_hangs(L, alpha, n, seed):
+    """q = 1 event to event on regression (coupled sliding) and the reference problem."""
+    g = torch.Generator().manual_seed(seed)
+    X = torch.randn(max(1, n // 2), n, generator=g, dtype=torch.float64)
+    y = X @ torch.randn(n, generator=g, dtype=torch.float64)
+    w0 = alpha * (0.5 + torch.rand(2, n, L, generator=g, dtype=torch.float64))
+    for loss in (LinearRegression(X, y), SeparableQuadratic(torch.ones(n, dtype=torch.float64))):
+        started = time.perf_counter()
+        res = simulate_sign_flow(w0, loss, 2.0, max_wall=WALL, max_events=20_000)
+        _assert_clean(res, started)
 
 
 def test_harness_never_passes_nan():

@@ -6,13 +6,17 @@ Everything here is SymPy; nothing integrates an ODE. Public API::
     theory.mirror_potential(L=2, q=1.5, imbalance=0.7)  # MIR-2
     theory.escape_time(L=3, q=1.5, alpha=0.1, y=1.0, target=0.5)   # ESC-1
     theory.escape_class(L=3, q=2.0)                     # ESC-2
+    theory.equilibrium(L=2, q=1.0, nu=0.8, y=3.0, decay="decoupled")   # DEC-2: min(y, nu^-L)
+    theory.escape_or_collapse(L=3, q=2.0, nu=0.3, y=1.0, alpha=0.05, decay="coupled")  # DEC-3
+    theory.step_count(L=3, alpha=1e-3, method="gd")     # ESC-4 at the largest stable step
     theory.reparam.scalar("sinh(w)").potential(q=1.5)   # MIR-5
 """
 
 from . import reparam
 from .escape import arrival_time, coercivity, escape_class, escape_time, metric_exponent
+from .decay import equilibrium, escape_or_collapse, largest_stable_step, step_count
 from .mirror import mirror_potential
 from .potentials import Potential
 
-__all__ = ["mirror_potential", "escape_time", "arrival_time", "escape_class", "coercivity",
+__all__ = ["equilibrium", "escape_or_collapse", "largest_stable_step", "step_count", "mirror_potential", "escape_time", "arrival_time", "escape_class", "coercivity",
            "metric_exponent", "reparam", "Potential"]

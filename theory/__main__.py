@@ -9,20 +9,14 @@ Bad input prints one line on stderr and exits with status 2.
 
 from __future__ import annotations
 
-import argparse
 import sys
 
 import theory
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message):
-        sys.stderr.write(f"python -m theory: error: {message}\n")
-        sys.exit(2)
+from numerics.cli import Parser
 
 
 def main(argv=None) -> int:
-    p = _Parser(prog="python -m theory", description="Closed forms of the steepest mirror flows.")
+    p = Parser(prog="python -m theory", description="Closed forms of the steepest mirror flows.")
     sub = p.add_subparsers(dest="cmd", required=True)
     for name in ("escape-time", "escape-class", "potential"):
         s = sub.add_parser(name)

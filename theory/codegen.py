@@ -99,7 +99,14 @@ class KernelPrinter(PythonCodePrinter):
         if exp_ == -1:
             return f"1/{self.parenthesize(base, sp.printing.precedence.PRECEDENCE['Pow'])}"
         prec = sp.printing.precedence.PRECEDENCE["Pow"]
-        return f"{self.parenthesize(base, prec, strict=True)}**{self.parenthesize(exp_, prec, strict=True)}"
+        return f"{self._operand(base, prec)}**{self._operand(exp_, prec)}"
+
+    def _operand(self, e, prec):
+        """An operand of ``**``; the reciprocal forms above print as ``1/...`` and need parentheses."""
+        out = self.parenthesize(e, prec, strict=True)
+        if isinstance(e, sp.Pow) and e.exp in (-1, -sp.Rational(1, 2)):
+            out = f"({out})"
+        return out
 
     def _print_log(self, expr):
         """``log(1 + z)`` prints as ``log1p(z)`` (no cancellation for small ``z``)."""
@@ -216,9 +223,12 @@ def render_function(spec: KernelSpec, backend: str) -> str:
         vname = names[vec]
         lines.append(f"    {vname} = {vname} - special.min_last({vname})")
     if spec.root is not None:
+        # the start broadcasts against every scalar argument (or |x| for symmetric kernels)
+        ref = "0 * ax" if x_sym is not None else " + ".join(
+            f"0 * {n}" for s, n in spec.args if s not in vectors)
         lines += ["", "    def residual(v):",
                   f"        return {pr.doprint_expr(spec.root.residual)}, {pr.doprint_expr(spec.root.slope)}",
-                  "", f"    v = special.solve_increasing(residual, {pr.doprint_expr(spec.root.start)} + 0 * ax)"]
+                  "", f"    v = special.solve_increasing(residual, {pr.doprint_expr(spec.root.start)} + {ref})"]
     body = pr.doprint_expr(spec.expr)
     if spec.symmetry == "odd":
         body = f"{backend}.sign({spec.args[0][1]}) * ({body})"

@@ -2,6 +2,10 @@
 
 Every derived object of the package carries the ``Derivation`` that produced it, so the
 documents (``docs/``) typeset exactly what SymPy computed instead of retyped formulas.
+Every ``Derivation`` built in a process is recorded (:func:`built`); ``docs.sources``
+finds a family's derivations by evaluating the theory package's derivation functions
+(public, callable without arguments, annotated to return a ``Derivation``, a
+``Potential`` or a tuple holding one) and the kernel catalog, then reading this record.
 """
 
 from __future__ import annotations
@@ -30,6 +34,9 @@ class Derivation:
     title: str
     steps: list[Step] = field(default_factory=list)
 
+    def __post_init__(self):
+        _BUILT.append(self)
+
     def add(self, text: str, expr) -> sp.Basic:
         """Record a step and return its expression, so derivations read top to bottom."""
         self.steps.append(Step(text, sp.sympify(expr)))
@@ -46,6 +53,14 @@ class Derivation:
         lines = [f"{self.theorem}: {self.title}"]
         lines += [f"  {i + 1}. {st.text}: {st.expr}" for i, st in enumerate(self.steps)]
         return "\n".join(lines)
+
+
+_BUILT: list[Derivation] = []
+
+
+def built() -> tuple[Derivation, ...]:
+    """Every ``Derivation`` constructed so far in this process, in construction order."""
+    return tuple(_BUILT)
 
 
 def check_identity(expr, points=()) -> None:

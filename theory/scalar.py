@@ -98,9 +98,10 @@ class ScalarReparam:
 
     def _potential(self, q_, kernel):
         der = Derivation("MIR-5", f"Scalar reparameterization x = {self.name}")
-        der.add(r"Scalar model and its derivative on $w > 0$:", sp.Eq(sp.Symbol("g'(w)"), self.dg))
-        der.add(r"$\dot x = g'(w)\dot w = -\phi_q(f')\,|g'(w)|^q$, so $R''(x) = |g'(g^{-1}(x))|^{-q}$.",
-                sp.Eq(sp.Symbol("x"), self.g))
+        der.add(r"The scalar model on the branch $w > 0$:", sp.Eq(sp.Symbol("x"), self.g))
+        der.add(r"Its derivative:", sp.Eq(sp.Symbol("g'(w)"), self.dg))
+        der.add(r"$\dot w = -\phi_q(f'(x)\,g'(w))$ gives $\dot x = g'(w)\dot w = -\phi_q(f')\,|g'(w)|^q$, "
+                r"the mirror flow with", sp.Eq(sp.Symbol("R''(x)"), sp.Abs(sp.Symbol("g'(g^{-1}(x))")) ** (-q)))
         inv = self.inverse()
         args = (q, *self.params)
         if inv is None:

@@ -1,6 +1,6 @@
 """Verification of the theorem catalog against simulations (``python -m verify.all``)."""
 
-FAMILIES = ("bal", "mir", "esc")
+FAMILIES = ("bal", "mir", "esc", "ib", "dec", "opt")
 
 
 def load_checks():

@@ -8,7 +8,6 @@ Ctrl-C prints the results so far (exit 130).
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import os
@@ -17,20 +16,14 @@ import tempfile
 import time
 from importlib import metadata
 
+from numerics.cli import Parser
+
 from . import load_checks
 from .harness import REGISTRY, Context, Result
 
 
-class _Parser(argparse.ArgumentParser):
-    """Bad usage: one line on stderr, exit status 2."""
-
-    def error(self, message):
-        sys.stderr.write(f"{self.prog}: error: {message}\n")
-        sys.exit(2)
-
-
 def parse_args(argv):
-    p = _Parser(prog="python -m verify.all", description=__doc__.splitlines()[0])
+    p = Parser(prog="python -m verify.all", description=__doc__.splitlines()[0])
     p.add_argument("--only", nargs="+", metavar="ID",
                    help="run only these checks (ids like ESC-1, or families like ESC)")
     p.add_argument("--device", default="cpu", choices=("cpu", "cuda"))

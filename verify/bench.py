@@ -10,6 +10,13 @@ Problems (deep diagonal ``L = 3``, reference loss ``f = (x - y)^2/2``, ``y = 1``
 * ``sign``       ``q = 1`` through sliding at the minimizer; same exact answers;
 * ``regression`` ``q = 1.5`` linear regression with 50 coordinates (``N = 30`` samples); the
                  reference is the package's own run at ``rtol = 1e-13``.
+* ``sign regression`` ``q = 1`` on the same regression (``L = 2``) through its sliding phase:
+                 the exact event-to-event sign integrator (:mod:`numerics.sign`) against the
+                 DOP853 Filippov flow (``numerics.decay.DecayFlow``, ``nu = 0``); no closed form,
+                 the error column is their difference.
+
+On the ``q = 1`` problems the exact sign integrator gets its own row (``exact sign``); its
+``vs ours`` ratio is the DOP853 flow's speed over the exact one's.
 
 For each solver: wall time, trajectories per second, achieved error, and the ratio to the
 package. Solvers that cannot finish are stopped by a wall-clock budget and reported so.
@@ -18,7 +25,6 @@ Timings are measurements, never assertions.
 
 from __future__ import annotations
 
-import argparse
 import math
 import resource
 import sys
@@ -31,8 +37,10 @@ from scipy.optimize import brentq
 
 import theory
 from numerics._generated import numpy_kernels as NK
+from numerics.cli import Parser
 from numerics.flows import resolve_device, simulate_parameter_flow
 from numerics.losses import LinearRegression, SeparableQuadratic
+from numerics.sign import simulate_sign_flow
 
 L, Y = 3, 1.0
 
@@ -157,6 +165,14 @@ def bench_arrival(rows, q, name, n, devices, rtol, atol, budget):
         steps = int((res.solution.n_steps + res.solution.n_rejected).max())
         row(rows, name, f"steepmirror ({dev.type})", n, sec, err,
             f"arrival time rel. err {arr:.1e}; <= {steps} steps per trajectory")
+        if q == 1.0:
+            t0 = time.perf_counter()
+            ex = simulate_sign_flow(alpha.to(dev).reshape(-1, 1, 1).expand(-1, 1, L).contiguous(),
+                                    SeparableQuadratic(Y), 3.0, device=dev)
+            sec_x = time.perf_counter() - t0
+            arr_x = rel(ex.solution.params["t_slide"][:, 0].cpu(), t_arr)
+            row(rows, name, f"exact sign ({dev.type})", n, sec_x, float((ex.w.cpu() - Y ** (1 / L)).abs().max()),
+                f"arrival time rel. err {arr_x:.1e}; <= {int(ex.solution.n_steps.max())} events per trajectory")
         w, sec_t, note = run_torchdiffeq(alpha, q, 3.0, dev, rtol, atol, budget)
         err_t = float((w - Y ** (1 / L)).abs().max()) if w is not None else math.nan
         row(rows, name, f"torchdiffeq dopri5 ({dev.type})", n, sec_t, err_t, note)
@@ -166,13 +182,37 @@ def bench_arrival(rows, q, name, n, devices, rtol, atol, budget):
     row(rows, name, "scipy DOP853 loop", done, sec_s, err_s, f"{done} of {k} finished within {budget:g} s")
 
 
-def bench_regression(rows, n, devices, rtol, atol, budget):
+def regression_problem(n):
+    """The 50-coordinate regression (30 samples, 5-sparse truth) and ``n`` starts ``(n, 50, 2)``."""
     g = torch.Generator().manual_seed(2)
     X = torch.randn(30, 50, generator=g, dtype=torch.float64)
     truth = torch.zeros(50, dtype=torch.float64)
     truth[:5] = torch.tensor([1.0, -0.5, 0.8, 0.3, -1.2], dtype=torch.float64)
     y = X @ truth
     w0 = (0.1 + 0.05 * torch.rand(n, 50, 2, generator=g, dtype=torch.float64))
+    return X, y, w0
+
+
+def bench_sign_regression(rows, n, rtol, atol):
+    """``q = 1`` through sliding: exact event-to-event integrator vs the DOP853 Filippov flow."""
+    X, y, w0 = regression_problem(n)
+    loss, name = LinearRegression(X, y), "sign regression q=1 (50 coords)"
+    t0 = time.perf_counter()
+    smooth = simulate_parameter_flow(w0, 1.0, loss, 0.5, decay="decoupled", nu=0.0, rtol=rtol, atol=atol)
+    sec_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    exact = simulate_sign_flow(w0, loss, 0.5)
+    sec_x = time.perf_counter() - t0
+    diff = float((exact.x - smooth.x).abs().max() / exact.x.abs().max())
+    slid = int(exact.solution.params["slide"].any(-1).sum())
+    row(rows, name, "steepmirror (cpu)", n, sec_s, diff,
+        f"DOP853 Filippov flow; error = max difference to the exact run; ok {smooth.ok()}")
+    row(rows, name, "exact sign (cpu)", n, sec_x, diff,
+        f"{slid} of {n} sliding at t = 0.5; <= {int(exact.solution.n_steps.max())} events+steps; ok {exact.ok()}")
+
+
+def bench_regression(rows, n, devices, rtol, atol, budget):
+    X, y, w0 = regression_problem(n)
     loss = LinearRegression(X, y)
     ref = simulate_parameter_flow(w0, 1.5, loss, 2.0, rtol=1e-13, atol=1e-15).x
     for dev in devices:
@@ -241,7 +281,7 @@ def report(rows) -> str:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m verify.bench", description=__doc__.splitlines()[0])
+    p = Parser(prog="python -m verify.bench", description=__doc__.splitlines()[0])
     p.add_argument("--device", default="cpu", choices=("cpu", "cuda"),
                    help="cuda adds a GPU column (the CPU column is always measured)")
     p.add_argument("--quick", action="store_true", help="small sizes (a smoke run)")
@@ -261,6 +301,7 @@ def main(argv=None) -> int:
     bench_arrival(rows, 1.5, "arrival q=1.5 (t=3)", 20 if args.quick else 100, devices, rtol, atol, budget)
     bench_arrival(rows, 1.0, "sign q=1 (sliding)", 20 if args.quick else 100, devices, rtol, atol, budget)
     bench_regression(rows, 2 if args.quick else 20, devices, rtol, atol, budget)
+    bench_sign_regression(rows, 2 if args.quick else 10, rtol, atol)
     bench_memory(rows, 1_000 if args.quick else 10_000, devices[-1], rtol, atol)
     if args.device == "cuda" and not args.quick:
         alpha = starts(args.huge, seed=3)

@@ -121,3 +121,53 @@ def esc3(ctx):
     return dict(prediction=f"rate={fmt(p, 10)}", measured=f"rate={fmt(v, 10)}", error=err,
                 tolerance=1e-7, note="" if order_ok else "ordering in q violated",
                 params=dict(worst_case=dict(L=L, q=q, lam=lam), ordering_holds=order_ok))
+
+
+def _count_steps(L, alphas, eta, step, target=X1, max_steps=200_000):
+    """Steps of ``w <- w + step(w)`` from ``w_k = alpha`` (all ``L`` factors, batched) until
+    ``x >= target`` on ``f = (x - y)^2/2``; ``step(w, g)`` gets the gradient ``dF/dw``."""
+    w = balanced_start(torch.as_tensor(alphas, dtype=torch.float64), 1, L)[:, 0, :]
+    count = torch.zeros(len(alphas), dtype=torch.int64)
+    done = torch.zeros(len(alphas), dtype=torch.bool)
+    for n in range(1, max_steps + 1):
+        x = w.prod(-1)
+        g = (x - Y)[:, None] * (x[:, None] / w)
+        w = torch.where(done[:, None], w, w + step(g, eta))
+        new = ~done & (w.prod(-1) >= target)
+        count[new], done = n, done | new
+        if bool(done.all()):
+            return count
+    raise RuntimeError(f"{int((~done).sum())} runs did not reach x = {target} in {max_steps} steps")
+
+
+ESC4_ALPHAS = {2: (1e-2, 1e-3, 1e-4), 3: (1e-1, 1e-2, 1e-3), 4: (0.3, 0.1, 0.03), 5: (0.3, 0.2, 0.1)}
+ETA_SIGN = 0.01
+
+
+@check("ESC-4", "Discrete steps as a function of alpha: GD at its largest stable step 2/lambda_max "
+       "needs T_GF(alpha)/eta + log(f(a1)/f(a0))/2 steps (growing like alpha^-(L-2)); SignGD needs "
+       "exactly ceil((x1^(1/L) - alpha)/eta), bounded in alpha",
+       tolerance="1.5 steps: the integer count lies up to 1 step above the continuous estimate, and "
+                 "the O(eta) remainder of the first-order modified equation is < 0.5 step here",
+       mutation="GD predicted bounded in alpha like SignGD (the estimate of the largest alpha for all)")
+def esc4(ctx):
+    worst, table = (0.0, None), []
+    for L in ((2, 3, 4, 5) if ctx.full else (2, 3, 4)):
+        alphas = ESC4_ALPHAS[L]
+        eta = float(K.esc4_gd_step(torch.tensor(Y, dtype=torch.float64), L))
+        n_gd = _count_steps(L, alphas, eta, lambda g, e: -e * g)
+        n_sign = _count_steps(L, alphas, ETA_SIGN, lambda g, e: -e * torch.sign(g))
+        pred_gd = [theory.step_count(L, alphas[0] if ctx.mutate else a, "gd", Y, X1, eta) for a in alphas]
+        pred_sign = [theory.step_count(L, a, "sign", Y, X1, ETA_SIGN) for a in alphas]
+        for a, ng, pg, ns, ps in zip(alphas, n_gd.tolist(), pred_gd, n_sign.tolist(), pred_sign):
+            table.append(dict(L=L, alpha=a, eta_gd=eta, gd=ng, gd_pred=round(pg, 3), sign=ns, sign_pred=ps))
+            e = max(abs(ng - pg), abs(ns - ps))
+            if not e <= worst[0]:
+                worst = (e, table[-1])
+    big = {r["L"]: r for r in table if r["alpha"] == ESC4_ALPHAS[r["L"]][-1]}
+    case = worst[1]
+    return dict(prediction=f"GD {fmt(case['gd_pred'], 8)}, sign {case['sign_pred']:g}",
+                measured=f"GD {case['gd']}, sign {case['sign']}", error=worst[0], tolerance=1.5,
+                params=dict(worst_case=case, table=table, eta_sign=ETA_SIGN, target=X1, y=Y),
+                note="smallest alpha: " + ", ".join(f"L={L}: GD {r['gd']} vs SignGD {r['sign']}"
+                                                    for L, r in big.items()))

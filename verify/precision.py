@@ -12,7 +12,6 @@ draw from the same samplers.
 
 from __future__ import annotations
 
-import argparse
 import math
 import sys
 
@@ -23,6 +22,7 @@ import torch
 
 from numerics._generated import numpy_kernels as NK
 from numerics._generated import torch_kernels as TK
+from numerics.cli import Parser
 from theory.catalog import kernel_specs
 from theory.potentials import SumLast
 
@@ -82,6 +82,44 @@ for _n, _extra in (("square", lambda r: {}), ("signpower", lambda r: {"L": _L(r)
     for _w in ("g", "dg"):
         SAMPLERS[f"mir5_{_n}_{_w}"] = (lambda e: lambda r: dict(w=float(r.uniform(-3, 3)), **e(r)))(_extra)
 
+
+
+def _ib1_dual_mir1(r):
+    # theta = R'(x) of a sampled x > 0: inside the range of R' (bounded above when m > 1)
+    L, q = _L(r), _q(r)
+    return dict(theta=float(NK.mir1_grad(np.float64(_mag(r)), np.float64(L), np.float64(q))), L=L, q=q)
+
+
+SAMPLERS["ib1_dual_mir1"] = _ib1_dual_mir1
+SAMPLERS["ib1_dual_mir2"] = lambda r: dict(theta=float(r.uniform(-5, 5)), c=float(r.uniform(0.01, 10)))
+SAMPLERS["ib3_inverse_exponent"] = lambda r: dict(L=_L(r), q=_q(r))
+
+
+def _dec2(r, decay):
+    """Parameters with a stable non-zero equilibrium, away from the fold where it is born:
+    ``max_x (y - x) x^gamma >= 2 c`` for ``g = x - y + c x^-gamma`` (DEC-2)."""
+    while True:
+        y, nu, L = float(r.uniform(0.1, 5)), float(10 ** r.uniform(-2, 0.3)), _L(r)
+        q = float(r.uniform(1.1, 2))
+        gam, c = (1 - q / (q - 1) / L, nu ** (1 / (q - 1))) if decay == "decoupled" else (1 - 2 / L, nu)
+        x_lo = max(gam, 0.0) * y / (1 + max(gam, 0.0))
+        if (y - x_lo) * x_lo ** gam >= 2 * c if gam > 0 else gam < 0 or y >= 2 * c:
+            return dict(y=y, nu=nu, L=L, q=q) if decay == "decoupled" else dict(y=y, nu=nu, L=L)
+
+
+def _esc4_extra(r):
+    L, y = _L(r), float(r.uniform(0.1, 5))
+    a = sorted(float(v) for v in r.uniform(1e-6, 1 - 1e-6, 2))
+    return dict(a_0=a[0] * y ** (1 / L), a_1=a[1] * y ** (1 / L), y=y, L=L)
+
+
+SAMPLERS["dec1_h_grad"] = lambda r: dict(x=_signed(r), L=_L(r), q=_q(r))
+SAMPLERS["dec1_h"] = lambda r: dict(x=_signed(r), L=_L(r), q=_q(r))
+SAMPLERS["dec2_decoupled"] = lambda r: _dec2(r, "decoupled")
+SAMPLERS["dec2_coupled"] = lambda r: _dec2(r, "coupled")
+SAMPLERS["dec2_box"] = lambda r: dict(y=float(r.uniform(0.1, 5)), nu=float(10 ** r.uniform(-2, 0.5)), L=_L(r))
+SAMPLERS["esc4_gd_step"] = lambda r: dict(y=float(r.uniform(0.1, 10)), L=_L(r))
+SAMPLERS["esc4_gd_extra"] = _esc4_extra
 
 def _mp_boxcox(xx, lam):
     return mpmath.log(xx) if lam == 0 else (xx**lam - 1) / lam
@@ -163,11 +201,13 @@ def report(n: int = 100, seed: int = 0, cuda: bool = False) -> list[dict]:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m verify.precision", description=__doc__.splitlines()[0])
+    p = Parser(prog="python -m verify.precision", description=__doc__.splitlines()[0])
     p.add_argument("--points", type=int, default=100, help="random points per kernel (default 100)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
     args = p.parse_args(argv)
+    if args.points < 1:
+        p.error(f"--points must be >= 1, got {args.points}")
     if args.device == "cuda" and not torch.cuda.is_available():
         print("python -m verify.precision: error: CUDA is not available on this machine", file=sys.stderr)
         return 2

@@ -8,7 +8,7 @@ import torch
 
 from numerics import special
 
-__all__ = ["phi", "bal1_invariant", "mir1_hess", "mir1_grad", "mir1_value", "mir2_hess", "mir2_grad", "mir2_value", "mir3_hess", "twobranch_hess", "twobranch_grad", "mir5_square_hess", "mir5_square_grad", "mir5_square_value", "mir5_square_g", "mir5_square_dg", "mir5_signpower_hess", "mir5_signpower_grad", "mir5_signpower_value", "mir5_signpower_g", "mir5_signpower_dg", "mir5_sinh_hess", "mir5_sinh_grad", "mir5_sinh_value", "mir5_sinh_g", "mir5_sinh_dg", "mir6_rate", "esc1_time", "esc1_integrand", "esc2_rate", "esc3_coercivity"]
+__all__ = ["phi", "bal1_invariant", "mir1_hess", "mir1_grad", "mir1_value", "mir2_hess", "mir2_grad", "mir2_value", "mir3_hess", "twobranch_hess", "twobranch_grad", "mir5_square_hess", "mir5_square_grad", "mir5_square_value", "mir5_square_g", "mir5_square_dg", "mir5_signpower_hess", "mir5_signpower_grad", "mir5_signpower_value", "mir5_signpower_g", "mir5_signpower_dg", "mir5_sinh_hess", "mir5_sinh_grad", "mir5_sinh_value", "mir5_sinh_g", "mir5_sinh_dg", "mir6_rate", "esc1_time", "esc1_integrand", "esc2_rate", "esc3_coercivity", "dec1_h_grad", "dec1_h", "dec2_decoupled", "dec2_coupled", "dec2_box", "esc4_gd_step", "esc4_gd_extra", "ib1_dual_mir1", "ib1_dual_mir2", "ib3_inverse_exponent"]
 
 
 def phi(z, q):
@@ -289,3 +289,96 @@ def esc3_coercivity(lam, L, q):
     lambda**(q*(L - 1))
     """
     return lam**(q*(L - 1))
+
+
+def dec1_h_grad(x, L, q):
+    r"""DEC-1: Gradient h'(x) = x^(1-m) of the decoupled-decay regularizer.
+
+    x**(1 - q*(L - 1)/L)
+    """
+    ax = torch.abs(x)
+    return torch.sign(x) * (ax**(1 - q*(L - 1)/L))
+
+
+def dec1_h(x, L, q):
+    r"""DEC-1: The decoupled-decay regularizer h(x) = x^(2-m)/(2-m).
+
+    x**(2 - q*(L - 1)/L)/(2 - q*(L - 1)/L)
+    """
+    ax = torch.abs(x)
+    return ax**(2 - q*(L - 1)/L)/(2 - q*(L - 1)/L)
+
+
+def dec2_decoupled(y, nu, L, q):
+    r"""DEC-2: Stable non-zero equilibrium x* of the balanced flow on (x-y)^2/2 with decoupled decay, 1 < q <= 2 (raises if there is none).
+
+    y*Piecewise(((-1 + q*(L - 1)/L)/(q - 1), (-1 + q*(L - 1)/L)/(q - 1) > 0), (0, True))/(Piecewise(((-1 + q*(L - 1)/L)/(q - 1), (-1 + q*(L - 1)/L)/(q - 1) > 0), (0, True)) + 1) + (y - y*Piecewise(((-1 + q*(L - 1)/L)/(q - 1), (-1 + q*(L - 1)/L)/(q - 1) > 0), (0, True))/(Piecewise(((-1 + q*(L - 1)/L)/(q - 1), (-1 + q*(L - 1)/L)/(q - 1) > 0), (0, True)) + 1))/(1 + exp(-v))
+    """
+
+    def residual(v):
+        return -(-1 + q*(L - 1)/L)*torch.log(y*special.where(((-1 + q*(L - 1)/L)/(q - 1) > 0), (-1 + q*(L - 1)/L)/(q - 1), 0)/(special.where(((-1 + q*(L - 1)/L)/(q - 1) > 0), (-1 + q*(L - 1)/L)/(q - 1), 0) + 1) + (y - y*special.where(((-1 + q*(L - 1)/L)/(q - 1) > 0), (-1 + q*(L - 1)/L)/(q - 1), 0)/(special.where(((-1 + q*(L - 1)/L)/(q - 1) > 0), (-1 + q*(L - 1)/L)/(q - 1), 0) + 1))/(1 + torch.exp(-v)))/(q - 1) + (q/(q - 1) - 1)*torch.log(nu) - torch.log(y - y*special.where(((-1 + q*(L - 1)/L)/(q - 1) > 0), (-1 + q*(L - 1)/L)/(q - 1), 0)/(special.where(((-1 + q*(L - 1)/L)/(q - 1) > 0), (-1 + q*(L - 1)/L)/(q - 1), 0) + 1)) + torch.log1p(torch.exp(v)), -(-1 + q*(L - 1)/L)*(y - y*special.where(((-1 + q*(L - 1)/L)/(q - 1) > 0), (-1 + q*(L - 1)/L)/(q - 1), 0)/(special.where(((-1 + q*(L - 1)/L)/(q - 1) > 0), (-1 + q*(L - 1)/L)/(q - 1), 0) + 1))*torch.exp(-v)/((1 + torch.exp(-v))**2*(q - 1)*(y*special.where(((-1 + q*(L - 1)/L)/(q - 1) > 0), (-1 + q*(L - 1)/L)/(q - 1), 0)/(special.where(((-1 + q*(L - 1)/L)/(q - 1) > 0), (-1 + q*(L - 1)/L)/(q - 1), 0) + 1) + (y - y*special.where(((-1 + q*(L - 1)/L)/(q - 1) > 0), (-1 + q*(L - 1)/L)/(q - 1), 0)/(special.where(((-1 + q*(L - 1)/L)/(q - 1) > 0), (-1 + q*(L - 1)/L)/(q - 1), 0) + 1))/(1 + torch.exp(-v)))) + torch.exp(v)/(torch.exp(v) + 1)
+
+    v = special.solve_increasing(residual, 0 + 0 * y + 0 * nu + 0 * L + 0 * q)
+    return y*special.where(((-1 + q*(L - 1)/L)/(q - 1) > 0), (-1 + q*(L - 1)/L)/(q - 1), 0)/(special.where(((-1 + q*(L - 1)/L)/(q - 1) > 0), (-1 + q*(L - 1)/L)/(q - 1), 0) + 1) + (y - y*special.where(((-1 + q*(L - 1)/L)/(q - 1) > 0), (-1 + q*(L - 1)/L)/(q - 1), 0)/(special.where(((-1 + q*(L - 1)/L)/(q - 1) > 0), (-1 + q*(L - 1)/L)/(q - 1), 0) + 1))/(1 + torch.exp(-v))
+
+
+def dec2_coupled(y, nu, L):
+    r"""DEC-2: Stable non-zero equilibrium x* with coupled decay, any q (raises if there is none).
+
+    y*Piecewise((1 - 2/L, 1/L < 1/2), (0, True))/(Piecewise((1 - 2/L, 1/L < 1/2), (0, True)) + 1) + (y - y*Piecewise((1 - 2/L, 1/L < 1/2), (0, True))/(Piecewise((1 - 2/L, 1/L < 1/2), (0, True)) + 1))/(1 + exp(-v))
+    """
+
+    def residual(v):
+        return -(1 - 2/L)*torch.log(y*special.where((1/L < 0.5), 1 - 2/L, 0)/(special.where((1/L < 0.5), 1 - 2/L, 0) + 1) + (y - y*special.where((1/L < 0.5), 1 - 2/L, 0)/(special.where((1/L < 0.5), 1 - 2/L, 0) + 1))/(1 + torch.exp(-v))) + torch.log(nu) - torch.log(y - y*special.where((1/L < 0.5), 1 - 2/L, 0)/(special.where((1/L < 0.5), 1 - 2/L, 0) + 1)) + torch.log1p(torch.exp(v)), -(1 - 2/L)*(y - y*special.where((1/L < 0.5), 1 - 2/L, 0)/(special.where((1/L < 0.5), 1 - 2/L, 0) + 1))*torch.exp(-v)/((1 + torch.exp(-v))**2*(y*special.where((1/L < 0.5), 1 - 2/L, 0)/(special.where((1/L < 0.5), 1 - 2/L, 0) + 1) + (y - y*special.where((1/L < 0.5), 1 - 2/L, 0)/(special.where((1/L < 0.5), 1 - 2/L, 0) + 1))/(1 + torch.exp(-v)))) + torch.exp(v)/(torch.exp(v) + 1)
+
+    v = special.solve_increasing(residual, 0 + 0 * y + 0 * nu + 0 * L)
+    return y*special.where((1/L < 0.5), 1 - 2/L, 0)/(special.where((1/L < 0.5), 1 - 2/L, 0) + 1) + (y - y*special.where((1/L < 0.5), 1 - 2/L, 0)/(special.where((1/L < 0.5), 1 - 2/L, 0) + 1))/(1 + torch.exp(-v))
+
+
+def dec2_box(y, nu, L):
+    r"""DEC-2: Equilibrium x* = min(y, nu^-L) with decoupled decay at q = 1.
+
+    Piecewise((y, y <= nu**(-L)), (nu**(-L), True))
+    """
+    return special.where((y <= nu**(-L)), y, nu**(-L))
+
+
+def esc4_gd_step(y, L):
+    r"""ESC-4: Largest stable GD step 2/lambda_max at the balanced solution.
+
+    2/(L*y**((2*L - 2)/L))
+    """
+    return 2*y**(-(2*L - 2)/L)/L
+
+
+def esc4_gd_extra(a_0, a_1, y, L):
+    r"""ESC-4: First-order excess of GD steps over T/eta from a0 to a1.
+
+    log(a_0**(1 - L)*a_1**(L - 1)*(-a_1**L + y)/(-a_0**L + y))/2
+    """
+    return (0.5)*torch.log(a_0**(1 - L)*a_1**(L - 1)*(-a_1**L + y)/(-a_0**L + y))
+
+
+def ib1_dual_mir1(theta, L, q):
+    r"""IB-1: (R')^-1(theta) of the balanced (MIR-1) potential on x > 0.
+
+    Piecewise(((L*theta*(1 - q*(L - 1)/L))**(1/(1 - q*(L - 1)/L)), q*(L - 1)/L < 1), (exp(log(L*theta*(1 - q*(L - 1)/L) + 1)/(1 - q*(L - 1)/L)), q*(L - 1)/L > 1), (exp(L*theta), True))
+    """
+    return special.where((q*(L - 1)/L < 1), (L*theta*(1 - q*(L - 1)/L))**(1/(1 - q*(L - 1)/L)), special.where((q*(L - 1)/L > 1), torch.exp(torch.log1p(L*theta*(1 - q*(L - 1)/L))/(1 - q*(L - 1)/L)), torch.exp(L*theta)))
+
+
+def ib1_dual_mir2(theta, c):
+    r"""IB-1: (R')^-1(theta) of the lambda-balanced L = 2 potential at q = 2 (hyperbolic entropy).
+
+    c*sinh(2*theta)/2
+    """
+    ax = torch.abs(theta)
+    return torch.sign(theta) * ((0.5)*c*torch.sinh(2*ax))
+
+
+def ib3_inverse_exponent(L, q):
+    r"""IB-3: 1/r = L(q-1)/q of the l_r margin geometry (0 at q = 1: l_inf).
+
+    L - L/q
+    """
+    return L - L/q

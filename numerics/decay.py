@@ -1,0 +1,263 @@
+"""The deep diagonal steepest flow with weight decay (DEC, BAL-2/3), Filippov sliding at q = 1.
+
+    decoupled (AdamW-like):   dw_ik/dt = -phi_q(d_i f r_ik) - nu(t) w_ik
+    coupled (L2 in the step): dw_ik/dt = -phi_q(d_i f r_ik + nu(t) w_ik)
+
+with ``r_ik = prod_{j != k} w_ij`` and ``nu(t) = p["nu"] * schedule(t)`` (per trajectory; the
+schedule is a torch function of ``t``, differentiable where coupled sliding needs ``nu'``).
+
+Switching functions: decoupled, the gradient components ``d_i f`` and the factors ``w_ik``
+(as without decay); coupled, the per-factor arguments ``z_ik = d_i f r_ik + nu w_ik``.
+
+* ``q > 1``: the field is continuous; surfaces are crossed (mode freezing, as without decay).
+  With decoupled decay the equilibria lie off the surfaces (DEC-2) and are approached
+  smoothly; with coupled decay and ``q < 2`` the flow reaches a stationary point of
+  ``F + nu |w|^2/2`` in finite time, and a coordinate whose ``z_ik`` all vanish to the
+  stationarity tolerance is frozen there (constant ``nu`` only).
+* ``q = 1``: sign fields slide on their surfaces. The integrator tracks, per trajectory, the
+  side ``u`` of every surface and the active (sliding) set; sliding velocities are the
+  equivalent control of :mod:`numerics.filippov` (decoupled: one multiplier per
+  coordinate, shared by its factors; coupled: one per factor), and the exit functions
+  ``1 - |mu|`` are extra switching functions, so entering and leaving are located like
+  any other switch.
+
+``nu = 0`` gives the undecayed flow with this full sliding rule (the legacy flow of
+:class:`numerics.flows.DeepDiagonalFlow` freezes separable coordinates instead, which is the
+same thing without decay, and does not slide on coupled losses).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from .filippov import equivalent_control, resolve
+from .flows import DeepDiagonalFlow, exclusive_prod, frozen_phi
+
+
+def pair_products(w: torch.Tensor) -> torch.Tensor:
+    """``prod_{m not in {k, l}} w_m`` as ``(..., L, L)`` (0 on the diagonal), without division."""
+    L = w.shape[-1]
+    rows = []
+    for k in range(L):
+        rest = torch.cat([w[..., :k], w[..., k + 1:]], -1)
+        ex = exclusive_prod(rest) if L > 1 else rest
+        zero = torch.zeros_like(w[..., :1])
+        rows.append(torch.cat([ex[..., :k], zero, ex[..., k:]], -1))
+    return torch.stack(rows, -2)
+
+
+class DecayFlow(DeepDiagonalFlow):
+    """Deep diagonal steepest flow with decoupled or coupled weight decay (see the module)."""
+
+    def __init__(self, loss, n: int, L: int, decay: str, schedule=None, extras=(), saddle_tol: float = 1e-5):
+        super().__init__(loss, n, L, extras, saddle_tol)
+        self.decay, self.schedule = decay, schedule
+        self.autonomous = schedule is None
+        self.K = n if decay == "decoupled" else n * L       # sliding surfaces
+        self.hybrid = False                                 # some trajectory has q = 1
+
+    # -- pieces -------------------------------------------------------------------------
+    def nu(self, t, p):
+        if self.schedule is None:
+            return p["nu"]
+        return p["nu"] * self.schedule(t)
+
+    def nu_rate(self, t, p):
+        if self.schedule is None:
+            return torch.zeros_like(p["nu"])
+        return p["nu"] * torch.func.jvp(self.schedule, (t,), (torch.ones_like(t),))[1]
+
+    def _geometry(self, t, y, p):
+        w = self.split(y)
+        x = w.prod(-1)
+        g = self.loss.grad(x, p)
+        r = x[..., None] / w if bool((w != 0).all()) else exclusive_prod(w)
+        return w, x, g, r, self.nu(t, p)
+
+    def surfaces(self, w, g, r, nu):
+        """The sliding surfaces ``(B, K)``: ``d_i f`` (decoupled) or ``z_ik`` (coupled)."""
+        if self.decay == "decoupled":
+            return g
+        return (g[..., None] * r + nu[:, None, None] * w).reshape(w.shape[0], -1)
+
+    def _live(self, p):
+        live = ~p["frozen"]
+        return live if self.decay == "decoupled" else live.repeat_interleave(self.L, 1)
+
+    def _w_hessian(self, w, x, g, r, p):
+        """Hessian of ``F(w) = f(prod_k w_k)`` in ``w``: ``H_ij r_ik r_jl`` plus, within a
+        coordinate, ``d_i f prod_{m not in {k, l}} w_im`` off the diagonal; ``(B, nL, nL)``."""
+        B, n, L = w.shape
+        H = self.loss.hess(x, p)
+        outer = H[:, :, None, :, None] * r[:, :, :, None, None] * r[:, None, None, :, :]
+        eye = torch.eye(n, dtype=w.dtype, device=w.device)[None, :, None, :, None]
+        within = eye * (g[..., None, None] * pair_products(w))[:, :, :, None, :]
+        return (outer + within).reshape(B, n * L, n * L)
+
+    def control(self, t, w, x, g, r, nu, p, sign_r=None):
+        """``(M, c0)`` with ``d sigma/dt = c0 - M u`` along the ``q = 1`` field with signs or
+        multipliers ``u`` (frozen coordinates do not move); ``sign_r``: the factor signs
+        held inside a step (default: the signs of ``r``)."""
+        live = self._live(p)
+        if self.decay == "decoupled":
+            # dx_i/dt = -u_i S_i - L nu x_i with S_i = sum_k |r_ik|, and d sigma/dt = H dx/dt
+            H = self.loss.hess(x, p)
+            S = (r.abs() if sign_r is None else r * sign_r).sum(-1) * live
+            c0 = -(H @ (self.L * nu[:, None] * x * live)[..., None])[..., 0]
+            return H * S[:, None, :], c0
+        # d z/dt = J dw/dt + nu'(t) w with dw = -u and J the Hessian of F + nu |w|^2 / 2
+        J = self._w_hessian(w, x, g, r, p)
+        J = J + nu[:, None, None] * torch.eye(J.shape[-1], dtype=J.dtype, device=J.device)
+        return J * live[:, None, :], self.nu_rate(t, p)[:, None] * w.reshape(w.shape[0], -1)
+
+    def _factor_signs(self, r, mode):
+        """``sign(r_ik)``, held at the frozen factor signs inside a step (decoupled)."""
+        if mode is None:
+            return torch.sign(r)
+        sw = mode[:, self.n: self.n + self.n * self.L].reshape(r.shape)
+        held = exclusive_prod(sw)
+        return torch.where(held != 0, held, torch.sign(r))
+
+    def _u(self, t, w, x, g, r, nu, p, sign_r=None):
+        """Signs of the inactive surfaces and multipliers of the sliding ones, ``(B, K)``."""
+        u = p["side"]
+        if bool(p["slide"].any()):
+            M, c0 = self.control(t, w, x, g, r, nu, p, sign_r)
+            u = torch.where(p["slide"], equivalent_control(M, c0, p["slide"], u), u)
+        return u
+
+    # -- the ODE system -------------------------------------------------------------------
+    def rhs(self, t, y, p, mode):
+        w, x, g, r, nu = self._geometry(t, y, p)
+        B, n, L = w.shape
+        q1 = p["q"] == 1
+        some_sign = self.q_uniform == 1.0 or (self.q_uniform is None and bool(q1.any()))
+        dw = None
+        if self.q_uniform != 1.0:
+            q = self.q_of(p, 2)
+            if self.decay == "decoupled":
+                sigma = None
+                if mode is not None:
+                    sigma = mode[:, :n, None] * exclusive_prod(mode[:, n: n + n * L].reshape(B, n, L))
+                dw = -frozen_phi(g[..., None] * r, q, sigma) - nu[:, None, None] * w
+            else:
+                sigma = None if mode is None else mode[:, : n * L].reshape(B, n, L)
+                dw = -frozen_phi(g[..., None] * r + nu[:, None, None] * w, q, sigma)
+        if some_sign:
+            sign_r = self._factor_signs(r, mode) if self.decay == "decoupled" else None
+            u = self._u(t, w, x, g, r, nu, p, sign_r)
+            if self.decay == "decoupled":
+                sign_dw = -u[..., None] * sign_r - nu[:, None, None] * w
+            else:
+                sign_dw = -u.reshape(B, n, L)
+            dw = sign_dw if dw is None else torch.where(q1[:, None, None], sign_dw, dw)
+        if not self.smooth:
+            dw = dw * (~p["frozen"])[..., None]
+        return self._with_extras(dw.reshape(B, -1), x, g, p)
+
+    def switches(self, t, y, p):
+        if self.smooth:
+            return None
+        w, x, g, r, nu = self._geometry(t, y, p)
+        live = self._live(p)
+        sig = self.surfaces(w, g, r, nu) * live
+        if self.hybrid:
+            # q = 1: a surface counts from the side the sliding rule put it on (just after a
+            # crossing it may still sit a rounding error behind: 0, not a new crossing)
+            held = p["side"] * (p["side"] * sig).clamp_min(0)
+            sig = torch.where(p["slide"], torch.zeros_like(sig), torch.where((p["q"] == 1)[:, None], held, sig))
+        parts = [sig]
+        if self.decay == "decoupled":
+            parts.append((w * (~p["frozen"])[..., None]).reshape(w.shape[0], -1))
+        parts[-1] = parts[-1] * (p["q"] < 2)[:, None]          # q = 2 rows are smooth: no switches
+        parts[0] = parts[0] * (p["q"] < 2)[:, None]
+        if self.hybrid:
+            mu = self._u(t, w, x, g, r, nu, p)
+            parts.append(torch.where(p["slide"], 1 - mu.abs(), torch.zeros_like(mu)))
+        return torch.cat(parts, 1)
+
+    def max_step(self, t, y, p, mode):
+        """``q = 1``: twice the time to the nearest approaching surface at its current rate
+        ``d sigma/dt = c0 - M u`` (the frozen sign field is integrated exactly by any step)."""
+        if not self.hybrid:
+            return None
+        w, x, g, r, nu = self._geometry(t, y, p)
+        sign_r = self._factor_signs(r, mode) if self.decay == "decoupled" else None
+        M, c0 = self.control(t, w, x, g, r, nu, p, sign_r)
+        u = self._u(t, w, x, g, r, nu, p, sign_r)
+        rate = c0 - (M @ u[..., None])[..., 0]
+        gap = p["side"] * self.surfaces(w, g, r, nu)
+        closing = -p["side"] * rate
+        band = self.stationary_tol * self._scale(p)[:, None]        # surfaces within it count as reached
+        watch = ~p["slide"] & self._live(p) & (gap > band) & (closing > 0) & (p["q"] == 1)[:, None]
+        tau = torch.where(watch, gap / torch.where(watch, closing, torch.ones_like(closing)), torch.inf)
+        return 2 * tau.amin(1)
+
+    def on_switch(self, t, y, p, hit):
+        """Saddle collapse (decoupled: as without decay), rest at a stationary point of
+        ``F + nu |w|^2/2`` (coupled, ``1 < q < 2``, constant ``nu``), and at ``q = 1`` the
+        active-set rule on the surfaces reached and the sliding ones whose exit fired."""
+        n, L, K = self.n, self.L, self.K
+        if self.decay == "decoupled":
+            parent_hit = torch.cat([torch.zeros_like(hit[:, :n]), hit[:, n: n + n * L]], 1)
+            p, y = DeepDiagonalFlow.on_switch(self, t, y, p, parent_hit)
+        elif self.schedule is None:
+            p = self._rest(t, y, p, hit[:, :K])
+        if self.hybrid:
+            p = self._slide(t, y, p, hit[:, :K], hit[:, -K:])
+        return p, y
+
+    def _rest(self, t, y, p, hit):
+        rows = (p["q"] > 1) & (p["q"] < 2) & hit.any(1)
+        if not bool(rows.any()):
+            return p
+        w, x, g, r, nu = self._geometry(t, y, p)
+        z = self.surfaces(w, g, r, nu).abs().reshape(w.shape) * (~p["frozen"])[..., None]
+        small = z.amax(-1) <= self.stationary_tol * p["z_scale"][:, None]
+        if not self.loss.separable:
+            small = small.all(1, keepdim=True).expand_as(small)
+        return self._freeze(t, p, small & rows[:, None])
+
+    def _slide(self, t, y, p, hit, exit_hit):
+        q1 = (p["q"] == 1)[:, None]
+        w, x, g, r, nu = self._geometry(t, y, p)
+        M, c0 = self.control(t, w, x, g, r, nu, p)
+        live = self._live(p)
+        slide, side = p["slide"], p["side"]
+        leaving = slide & exit_hit
+        side = torch.where(leaving, torch.sign(equivalent_control(M, c0, slide, side)), side)
+        sig = self.surfaces(w, g, r, nu)
+        near = ((sig.abs() <= self.stationary_tol * self._scale(p)[:, None]) | (side * sig < 0)) & live & q1
+        cand = ((slide & ~leaving) | hit | near) & live & q1
+        side = torch.where(live, side, torch.zeros_like(side))
+        active, side, _ = resolve(M, c0, cand, side, near)
+        p = dict(p)
+        coord = lambda s: s if self.decay == "decoupled" else s.reshape(-1, self.n, self.L).any(-1)  # noqa: E731
+        new = coord(active & ~slide) & torch.isnan(p["t_slide"])
+        p["t_slide"] = torch.where(new, t[:, None], p["t_slide"])
+        p["slide"] = torch.where(q1, active, slide)
+        p["side"] = torch.where(q1, side, p["side"])
+        return p
+
+    def _scale(self, p):
+        return p["g_scale"] if self.decay == "decoupled" else p["z_scale"]
+
+    def initialize(self, y0, p):
+        """Sides of the surfaces at the start, ``z_scale`` (coupled) and, at ``q = 1``, the
+        sliding set of a start on a surface."""
+        B = y0.shape[0]
+        t0 = torch.zeros(B, dtype=y0.dtype, device=y0.device)
+        w, x, g, r, nu = self._geometry(t0, y0, p)
+        sig = self.surfaces(w, g, r, nu)
+        p = dict(p, slide=torch.zeros(B, self.K, dtype=torch.bool, device=y0.device),
+                 side=torch.sign(sig) * (p["q"] == 1)[:, None])
+        if self.decay == "coupled":
+            p["z_scale"] = sig.abs().amax(1).clamp_min(1e-300)
+        self.hybrid = bool((p["q"] == 1).any())
+        if self.hybrid:
+            none = torch.zeros_like(p["slide"])
+            p = self._slide(t0, y0, p, none, none)
+        return p, y0
+
+
+__all__ = ["DecayFlow", "pair_products"]

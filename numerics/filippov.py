@@ -1,0 +1,92 @@
+"""Filippov sliding of sign fields (``q = 1``): equivalent control and the active-set rule.
+
+Where the switching functions ``sigma_j`` (``j = 1..K``) have signs ``u_j``, a sign field is
+affine in ``u``, and so is the rate of the switching functions along it:
+
+    d sigma / dt = c0 - M u.
+
+**Sliding convention.** On the surfaces ``{sigma_j = 0, j in A}`` Filippov's convex
+combination is taken across each surface separately: ``u_A`` is replaced by multipliers
+``mu_A in [-1, 1]``, one per surface (Utkin's equivalent control), fixed by
+``d sigma_A / dt = 0``:
+
+    M_AA mu_A = c0_A - M_AI u_I.
+
+For the deep diagonal model the surface of ``d_i f = 0`` carries one multiplier shared by the
+``L`` factors of coordinate ``i`` (the sign of ``d_i f`` is what switches), which keeps the
+balance laws BAL-1/BAL-2 exact while sliding. A singular ``M_AA`` (more zero surfaces than
+independent constraints, e.g. a regression at an interpolating point) takes the minimum-norm
+solution (pseudo-inverse of the column-equilibrated system).
+
+**Active-set rule.** Surfaces that are reached (or found within tolerance of 0) join ``A``;
+``mu_A`` is solved; while some ``|mu_j| > 1`` the surface with the largest ``|mu_j|`` leaves
+``A`` to the side ``sign(mu_j)`` (the field on the far side still points across it: a
+crossing) and ``mu`` is solved again. A sliding surface leaves when ``|mu_j|`` reaches 1
+(the exit function ``1 - |mu_j|``), to the side ``sign(mu_j)``.
+"""
+
+from __future__ import annotations
+
+import torch
+
+RCOND = 1e-10        # singular values below RCOND x the largest are treated as 0
+
+
+def equivalent_control(M, c0, active, side):
+    """Multipliers ``mu`` ``(B, K)``: ``M_AA mu_A = c0_A - M_AI side_I`` per row, 0 off ``A``.
+
+    ``M`` is ``(B, K, K)``, ``c0``/``side`` ``(B, K)``, ``active`` a boolean ``(B, K)``;
+    ``side`` must be 0 on columns that do not move (frozen)."""
+    if not bool(active.any()):
+        return torch.zeros_like(c0)
+    rows = active.any(1)
+    M, c0, act, side = M[rows], c0[rows], active[rows], side[rows]
+    c = c0 - (M @ torch.where(act, torch.zeros_like(side), side)[..., None])[..., 0]
+    both = act[:, :, None] & act[:, None, :]
+    eye = torch.eye(M.shape[-1], dtype=M.dtype, device=M.device)
+    Ma = torch.where(both, M, eye.expand_as(M))
+    scale = Ma.abs().amax(1).clamp_min(1e-300)                       # column equilibration
+    Ms, rhs = Ma / scale[:, None, :], torch.where(act, c, 0.0)[..., None]
+    sol, info = torch.linalg.solve_ex(Ms, rhs)
+    sol = sol[..., 0] / scale
+    # an LU solve is exact enough unless the system is (numerically) singular: then the
+    # multipliers blow up, and the minimum-norm solution is taken instead
+    bad = (info != 0) | ~torch.isfinite(sol).all(1) | (sol.abs().amax(1) > 1 / RCOND**0.5)
+    if bool(bad.any()):
+        sol[bad] = (torch.linalg.pinv(Ms[bad], rtol=RCOND) @ rhs[bad])[..., 0] / scale[bad]
+    out = torch.zeros_like(active, dtype=c0.dtype)
+    out[rows] = torch.where(act, sol, 0.0)
+    return out
+
+
+def resolve(M, c0, candidates, side, near=None):
+    """The active-set rule: ``(active, side, mu)`` from the candidate surfaces.
+
+    Candidates whose multiplier cannot stay inside ``(-1, 1)`` leave one at a time (largest
+    ``|mu|`` first) to the side ``sign(mu)``; the others slide with multipliers ``mu``. Then
+    every surface in ``near`` (on or next to its surface) outside the active set must move
+    into its own side, ``side_j d sigma_j/dt >= 0``; one that is pulled back joins the
+    active set and the rule runs again (single-surface logic: it then slides or crosses to
+    the other side). At most ``2K`` passes per row."""
+    K = M.shape[-1]
+    active, side = candidates.clone(), side.clone()
+    near = candidates if near is None else near | candidates
+    for _ in range(2 * K + 1):
+        mu = equivalent_control(M, c0, active, side)
+        over = active & (mu.abs() >= 1)
+        if bool(over.any()):
+            worst = torch.where(over, mu.abs(), torch.zeros_like(mu)).argmax(1)
+            drop = torch.nn.functional.one_hot(worst, K).bool() & over.any(1)[:, None]
+            side = torch.where(drop, torch.sign(mu), side)
+            active &= ~drop
+            continue
+        rate = c0 - (M @ torch.where(active, mu, side)[..., None])[..., 0]
+        back = near & ~active & (side * rate < 0)
+        if not bool(back.any()):
+            break
+        worst = torch.where(back, -side * rate, torch.zeros_like(rate)).argmax(1)
+        active |= torch.nn.functional.one_hot(worst, K).bool() & back.any(1)[:, None]
+    return active, side, mu
+
+
+__all__ = ["equivalent_control", "resolve"]

@@ -1,0 +1,339 @@
+"""Exact sign gradient flow (``q = 1``, no decay) of the deep diagonal model, event to event.
+
+Between events every moving factor has unit speed, ``dw_ik/dt = -u_i s_ik`` with
+``u_i = sign(d_i f)`` and ``s_ik = sign(prod_{j != k} w_ij)``, so ``w`` is linear in ``t`` and
+``x_i(t) = prod_k (w_ik - u_i s_ik t)`` is a polynomial of degree ``L``; for a quadratic loss
+(gradient ``H x - b``) so is every ``d_i f(x(t))``. The next event is the earliest of
+
+* a factor reaching 0 (a linear root), where the signs ``s`` change;
+* a gradient component reaching 0: the smallest real root with a sign change of a degree-``L``
+  polynomial (companion-matrix eigenvalues, checked for a sign change between neighbouring
+  roots, then bisected to machine precision on the product form ``d_i f(prod_k w_ik(t))``);
+* a user :class:`~numerics.integrate.rk.Event` (sampled and bisected on the exact path);
+* ``t_end``. Output times ``t_eval`` are evaluated exactly on the way.
+
+At a gradient zero the sliding rule of :mod:`numerics.filippov` decides (Filippov, one
+multiplier per coordinate shared by its factors, Utkin's equivalent control; the same
+:class:`numerics.decay.DecayFlow` object, with ``nu = 0``, applies it). For a separable loss a
+sliding coordinate has multiplier 0 and rests, so the motion stays piecewise polynomial. For a
+coupled loss (regression) the multipliers solve a linear system in ``w`` and vary in time when
+``L >= 2``: such phases are integrated by the batched DOP853 on the same ``DecayFlow`` (which
+applies the same rule when coordinates enter or leave sliding) until no surface is active,
+and exact stepping resumes there. Budgets: ``max_events`` per trajectory (exact events plus
+DOP853 steps) and ``max_wall``; a trajectory that exhausts one ends with a status code.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+import torch
+
+from .arrays import float64
+from .decay import DecayFlow
+from .flows import FlowResult, _setup, exclusive_prod, resolve_device
+from .integrate.rk import (EVENT, STEP_BUDGET, SUCCESS, WALL_BUDGET, Event, Solution, _crossed,
+                           _event_values, _first_crossing, integrate)
+
+_RUNNING = 100
+_IMAG = 1e-7          # roots with |Im| <= _IMAG (|Re| + T) are taken as real candidates
+
+
+def product_polynomial(w, v):
+    """Ascending coefficients of ``prod_k (w_k + v_k t)`` over the last axis: ``(..., L+1)``."""
+    c = torch.ones_like(w[..., :1])
+    for k in range(w.shape[-1]):
+        z = torch.zeros_like(c[..., :1])
+        c = torch.cat([c * w[..., k:k + 1], z], -1) + torch.cat([z, c * v[..., k:k + 1]], -1)
+    return c
+
+
+def horner(c, t):
+    """``sum_d c_d t^d`` for coefficients ``(..., D+1)`` and times broadcasting to ``(...)``."""
+    out = torch.zeros_like(c[..., 0] + t)
+    for d in range(c.shape[-1] - 1, -1, -1):
+        out = out * t + c[..., d]
+    return out
+
+
+def real_roots(c, T):
+    """Candidate real roots in ``(0, T]`` of the polynomials ``c`` ``(P, D+1)`` (ascending),
+    sorted, ``inf`` elsewhere: ``(P, D)``. Eigenvalues of the companion matrix whose imaginary
+    part is negligible on the scale of ``T`` count (so a near-double root is not lost; callers
+    check for a sign change). Coefficients negligible on ``[0, T]`` are dropped (the effective
+    degree varies per polynomial) and the rest padded with roots at 0."""
+    P, D1 = c.shape
+    D = D1 - 1
+    powers = T[:, None] ** torch.arange(D1, dtype=c.dtype, device=c.device)
+    mag = c.abs() * powers
+    keep = mag > 1e-14 * mag.amax(1, keepdim=True)
+    deg = torch.where(keep, torch.arange(D1, device=c.device), torch.zeros_like(keep, dtype=torch.long)).amax(1)
+    shift = D - deg                                   # multiply by t^shift: leading coefficient first
+    idx = torch.arange(D1, device=c.device)[None, :] - shift[:, None]
+    padded = torch.where(idx >= 0, torch.gather(c, 1, idx.clamp_min(0)), torch.zeros_like(c))
+    lead = padded[:, D:].clone()
+    lead = torch.where(lead == 0, torch.ones_like(lead), lead)
+    comp = torch.zeros(P, D, D, dtype=c.dtype, device=c.device)
+    comp[:, 1:, :-1] = torch.eye(D - 1, dtype=c.dtype, device=c.device)
+    comp[:, :, -1] = -padded[:, :D] / lead
+    roots = torch.linalg.eigvals(comp)
+    re, im = roots.real, roots.imag
+    ok = (im.abs() <= _IMAG * (re.abs() + T[:, None])) & (re > 0) & (re <= T[:, None]) & (deg > 0)[:, None]
+    return torch.where(ok, re, torch.full_like(re, math.inf)).sort(1).values
+
+
+def first_downcrossing(c, T):
+    """Earliest ``t in (0, T]`` where the polynomial ``c`` goes from ``> 0`` to ``<= 0``, with a
+    bracket ``(lo, hi)`` around it; ``inf`` where there is none. Shapes ``(P,)``."""
+    r = real_roots(c, T)
+    prev = torch.cat([torch.zeros_like(r[:, :1]), r[:, :-1]], 1)
+    nxt = torch.cat([r[:, 1:], torch.full_like(r[:, :1], math.inf)], 1)
+    lo = 0.5 * (prev + r)
+    hi = torch.minimum(0.5 * (r + nxt), 2 * r - lo)
+    fin = torch.isfinite(r)
+    clo = torch.where(fin, lo, torch.zeros_like(lo))
+    chi = torch.where(fin, hi, torch.zeros_like(hi))
+    down = fin & (horner(c[:, None, :], clo) > 0) & (horner(c[:, None, :], chi) <= 0)
+    first = torch.where(down, torch.arange(r.shape[1], device=c.device), r.shape[1]).amin(1)
+    found = first < r.shape[1]
+    k = first.clamp(max=r.shape[1] - 1)[:, None]
+    inf = torch.full_like(T, math.inf)
+    pick = lambda a: torch.where(found, a.gather(1, k)[:, 0], inf)     # noqa: E731
+    return pick(r), pick(lo), pick(hi)
+
+
+class _SignRun:
+    """The state of one :func:`simulate_sign_flow` call (every trajectory of the batch)."""
+
+    def __init__(self, system, y0, p, t_end, events, t_eval, max_events, max_wall, rtol, atol):
+        self.sys, self.y, self.p = system, y0.clone(), p
+        B, dev = y0.shape[0], y0.device
+        self.B, self.dev = B, dev
+        self.t = torch.zeros(B, dtype=torch.float64, device=dev)
+        self.t_end = float64(t_end, "t_end", dev).expand(B).clone()
+        if not bool(torch.isfinite(self.t_end).all()) or bool((self.t_end < 0).any()):
+            raise ValueError("t_end must be finite and >= 0")
+        self.events, self.max_events, self.max_wall = tuple(events), max_events, max_wall
+        self.rtol, self.atol = rtol, atol
+        self.status = torch.full((B,), _RUNNING, dtype=torch.int64, device=dev)
+        self.n_events = torch.zeros(B, dtype=torch.int64, device=dev)
+        self.n_rejected = torch.zeros(B, dtype=torch.int64, device=dev)
+        self.nfev = 0
+        w = system.split(self.y)
+        self.fs = torch.sign(w)                     # factor signs (a factor at 0: its direction)
+        self.t_eval = None if t_eval is None else \
+            torch.as_tensor(t_eval, dtype=torch.float64, device=dev).expand(B, -1).contiguous()
+        self.ys = None if t_eval is None else torch.full((B, self.t_eval.shape[1], y0.shape[1]), math.nan,
+                                                         dtype=torch.float64, device=dev)
+        if self.ys is not None:
+            at0 = self.t_eval == 0
+            self.ys[at0] = self.y[:, None, :].expand_as(self.ys)[at0]
+        self.ev_t = [None] * len(self.events)
+        self.ev_y = [None] * len(self.events)
+        self.status[self.t_end <= 0] = SUCCESS
+
+    # -- helpers ---------------------------------------------------------------------------
+    def sub(self, idx):
+        return {k: v[idx] for k, v in self.p.items()}
+
+    def put(self, idx, pr):
+        for k, v in pr.items():
+            col = self.p[k].clone()
+            col[idx] = v
+            self.p[k] = col
+
+    def velocity(self, idx):
+        """Factor velocities of rows ``idx`` in an exact phase (sliding coordinates rest)."""
+        pr = self.sub(idx)
+        w = self.sys.split(self.y[idx])
+        fs = torch.where(self.fs[idx] != 0, self.fs[idx], torch.sign(w))
+        u = pr["side"] * ~pr["slide"] * ~pr["frozen"]
+        v = -u[..., None] * exclusive_prod(fs)
+        fs = torch.where(fs != 0, fs, torch.sign(v))          # a factor at 0 heads where it moves
+        return -u[..., None] * exclusive_prod(fs), fs
+
+    def record(self, j, rows, t, y, g_new, g_old):
+        fired = _crossed(g_old, g_new, self.events[j].direction)
+        if self.ev_t[j] is None:
+            k = g_new.shape[1]
+            self.ev_t[j] = torch.full((self.B, k), math.nan, dtype=torch.float64, device=self.dev)
+            self.ev_y[j] = torch.full((self.B, k, self.y.shape[1]), math.nan, dtype=torch.float64, device=self.dev)
+        first = fired & torch.isnan(self.ev_t[j][rows])
+        r_i, k_i = first.nonzero(as_tuple=True)
+        self.ev_t[j][rows[r_i], k_i] = t[r_i]
+        self.ev_y[j][rows[r_i], k_i] = y[r_i]
+        return fired.any(1) & self.events[j].terminal
+
+    # -- one exact event per row -------------------------------------------------------------
+    def exact_step(self, idx):
+        sysm, n, L = self.sys, self.sys.n, self.sys.L
+        t0, y0, pr = self.t[idx], self.y[idx], self.sub(idx)
+        w = sysm.split(y0)
+        v, fs = self.velocity(idx)
+        T = self.t_end[idx] - t0
+        # factor zeros: w + v t = 0
+        tz = torch.where(w * v < 0, -w / torch.where(v == 0, torch.ones_like(v), v), math.inf).reshape(len(idx), -1)
+        tz_min, kz = tz.min(1)
+        # gradient zeros: u_i d_i f(x(t)) goes from > 0 to <= 0
+        x = w.prod(-1)
+        g, H = sysm.loss.grad(x, pr), sysm.loss.hess(x, pr)
+        xc = product_polynomial(w, v)                                          # (R, n, L+1)
+        sc = torch.cat([g[..., None], (H @ xc[..., 1:])], -1)
+        u = pr["side"]
+        watch = ~pr["slide"] & ~pr["frozen"] & (u != 0)
+        ts, lo, hi = first_downcrossing((u[..., None] * sc).reshape(-1, L + 1), T.repeat_interleave(n))
+        ts = torch.where(watch.reshape(-1), ts, math.inf).reshape(len(idx), n)
+        ts_min, i_s = ts.min(1)
+        lo = lo.reshape(len(idx), n).gather(1, i_s[:, None])[:, 0]
+        hi = hi.reshape(len(idx), n).gather(1, i_s[:, None])[:, 0]
+        surf = ts_min < torch.minimum(tz_min, T)
+        if bool(surf.any()):                         # bisection on the product form
+            r_s = surf.nonzero(as_tuple=True)[0]
+            lo_s, hi_s, pr_s = lo[r_s], hi[r_s], {k: val[r_s] for k, val in pr.items()}
+            ws, vs, us, ii = w[r_s], v[r_s], u[r_s], i_s[r_s]
+
+            def side_value(tt):
+                gg = sysm.loss.grad((ws + vs * tt[:, None, None]).prod(-1), pr_s)
+                return us.gather(1, ii[:, None])[:, 0] * gg.gather(1, ii[:, None])[:, 0]
+            for _ in range(80):
+                mid = 0.5 * (lo_s + hi_s)
+                if not bool(((mid > lo_s) & (mid < hi_s)).any()):
+                    break
+                below = side_value(mid) <= 0
+                lo_s, hi_s = torch.where(below, lo_s, mid), torch.where(below, mid, hi_s)
+            ts_min = ts_min.clone()
+            ts_min[r_s] = hi_s
+        dt = torch.minimum(torch.minimum(tz_min, ts_min), T)
+        kind = torch.where(dt == T, 0, torch.where(dt == tz_min, 1, 2))        # end, factor, surface
+        # user events on the exact path in (t0, t0 + dt]
+        path = lambda tt: (w + v * (tt - t0)[:, None, None]).reshape(len(idx), -1)  # noqa: E731
+        terminal = torch.zeros(len(idx), dtype=torch.bool, device=self.dev)
+        for j, e in enumerate(self.events):
+            g0 = _event_values(e, t0, y0, pr)
+            t_hit = _first_crossing(lambda tt, e=e: _event_values(e, tt, path(tt), pr), g0, t0, t0 + dt, e.direction)
+            early = t_hit < t0 + dt
+            if e.terminal:
+                dt = torch.where(early, t_hit - t0, dt)
+                kind = torch.where(early, 3, kind)
+        t1 = t0 + dt
+        y1 = path(t1)
+        for j, e in enumerate(self.events):
+            terminal |= self.record(j, idx, t1, y1, _event_values(e, t1, y1, pr), _event_values(e, t0, y0, pr))
+        if self.ys is not None:
+            te = self.t_eval[idx]
+            inside = (te > t0[:, None]) & (te <= t1[:, None])
+            r_i, k_i = inside.nonzero(as_tuple=True)
+            self.ys[idx[r_i], k_i] = (w[r_i] + v[r_i] * (te[r_i, k_i] - t0[r_i])[:, None, None]).reshape(len(r_i), n * L)
+        hit = torch.zeros(len(idx), n + n * L + sysm.K, dtype=torch.bool, device=self.dev)
+        fz = kind == 1
+        if bool(fz.any()):                          # the factor lands exactly on 0
+            w1 = sysm.split(y1).clone()
+            flat = w1.reshape(len(idx), -1)
+            flat[fz, kz[fz]] = 0.0
+            y1 = flat.reshape(len(idx), -1)
+            hit[fz, n + kz[fz]] = True
+        sf = kind == 2
+        hit[sf, i_s[sf]] = True
+        # signs of the factors: of the state, and at 0 the direction of motion (it passes 0)
+        fs = torch.where(sysm.split(y1) != 0, torch.sign(sysm.split(y1)), torch.sign(v))
+        pr, y1 = sysm.on_switch(t1, y1, pr, hit)
+        self.t[idx], self.y[idx], self.fs[idx] = t1, y1, fs
+        self.put(idx, pr)
+        self.n_events[idx] += 1
+        done = (kind == 0) | terminal
+        self.status[idx] = torch.where(done, torch.where(terminal, EVENT, SUCCESS), self.status[idx])
+
+    # -- sliding phases of coupled losses -------------------------------------------------------
+    def sliding_phase(self, idx, wall_left):
+        free = Event(lambda t, y, p: p["slide"].any(1).to(y.dtype) - 0.5, terminal=True, direction=-1, name="free")
+        left = int((self.max_events - self.n_events[idx]).min())
+        sol = integrate(self.sys, self.t[idx], self.y[idx], self.t_end[idx], self.sub(idx), rtol=self.rtol,
+                        atol=self.atol, events=self.events + (free,), t_eval=None if self.t_eval is None else
+                        self.t_eval[idx], max_steps=max(left, 1), max_wall=wall_left)
+        self.nfev += sol.nfev
+        self.t[idx], self.y[idx] = sol.t, sol.y
+        self.put(idx, sol.params)
+        self.fs[idx] = torch.where(self.sys.split(sol.y) != 0, torch.sign(self.sys.split(sol.y)), self.fs[idx])
+        self.n_events[idx] += sol.n_steps + sol.n_rejected
+        self.n_rejected[idx] += sol.n_rejected
+        if self.ys is not None:
+            got = ~torch.isnan(sol.ys)
+            part = self.ys[idx]
+            part[got] = sol.ys[got]
+            self.ys[idx] = part
+        user_stop = torch.zeros(len(idx), dtype=torch.bool, device=self.dev)
+        for j, e in enumerate(self.events):
+            if sol.t_events[j] is None:
+                continue
+            if self.ev_t[j] is None:
+                self.ev_t[j] = torch.full((self.B, sol.t_events[j].shape[1]), math.nan, dtype=torch.float64,
+                                          device=self.dev)
+                self.ev_y[j] = torch.full((self.B,) + tuple(sol.y_events[j].shape[1:]), math.nan,
+                                          dtype=torch.float64, device=self.dev)
+            new = torch.isnan(self.ev_t[j][idx]) & ~torch.isnan(sol.t_events[j])
+            et, ey = self.ev_t[j][idx], self.ev_y[j][idx]
+            et[new], ey[new] = sol.t_events[j][new], sol.y_events[j][new]
+            self.ev_t[j][idx], self.ev_y[j][idx] = et, ey
+            if e.terminal:
+                user_stop |= (~torch.isnan(sol.t_events[j])).any(1) & (sol.status == EVENT)
+        freed = (sol.status == EVENT) & ~user_stop
+        self.status[idx] = torch.where(freed, _RUNNING, torch.where(user_stop, EVENT, sol.status))
+
+    def run(self) -> Solution:
+        start = time.perf_counter()
+        coupled = not self.sys.loss.separable
+        while True:
+            running = self.status == _RUNNING
+            if not bool(running.any()):
+                break
+            over = running & (self.n_events >= self.max_events)
+            self.status[over] = STEP_BUDGET
+            wall = time.perf_counter() - start
+            if self.max_wall is not None and wall > self.max_wall:
+                self.status[self.status == _RUNNING] = WALL_BUDGET
+                break
+            running = self.status == _RUNNING
+            sliding = running & self.p["slide"].any(1) if coupled else torch.zeros_like(running)
+            exact = running & ~sliding
+            if bool(exact.any()):
+                self.exact_step(exact.nonzero(as_tuple=True)[0])
+            if bool(sliding.any()):
+                self.sliding_phase(sliding.nonzero(as_tuple=True)[0],
+                                   None if self.max_wall is None else self.max_wall - wall)
+        return Solution(self.t, self.y, self.status, self.n_events, self.n_rejected, self.nfev, self.p,
+                        self.ev_t, self.ev_y, self.ys, None, time.perf_counter() - start)
+
+
+def simulate_sign_flow(w0, loss, t_end, *, device="cpu", events=(), t_eval=None, rtol=1e-12, atol=1e-14,
+                       max_events: int = 100_000, max_wall: float | None = None) -> FlowResult:
+    """Exact sign gradient flow of ``x_i = prod_k w_ik`` from ``w0`` ``(B, n, L)`` (see module).
+
+    ``loss`` must be quadratic (``loss.quadratic``: an affine gradient); ``rtol``/``atol``
+    set the stationarity tolerance of the sliding rule and the accuracy of the DOP853 sliding
+    phases of coupled losses. Returns a :class:`numerics.flows.FlowResult` whose
+    ``solution.n_steps`` counts events (plus DOP853 steps) and whose ``solution.params`` hold
+    the final sides, sliding sets and ``t_slide``.
+    """
+    dev = resolve_device(device)
+    w0 = float64(w0, "w0", dev)
+    if w0.ndim != 3:
+        raise ValueError(f"w0 must have shape (batch, n, L), got {tuple(w0.shape)}")
+    if not bool(torch.isfinite(w0).all()):
+        raise ValueError("w0 must be finite")
+    if not getattr(loss, "quadratic", False):
+        raise ValueError("loss must be quadratic (affine gradient, loss.quadratic = True) for exact sign descent")
+    if not (rtol > 0 and atol >= 0):
+        raise ValueError(f"rtol must be > 0 and atol >= 0, got rtol={rtol}, atol={atol}")
+    if max_events < 1:
+        raise ValueError(f"max_events must be >= 1, got {max_events}")
+    B, n, L = w0.shape
+    system = DecayFlow(loss, n, L, "decoupled", saddle_tol=(100 * rtol) ** 0.5)
+    params = {"w_scale": w0.abs().reshape(B, -1).amax(1).clamp_min(1e-300),
+              "nu": torch.zeros(B, dtype=torch.float64, device=dev)}
+    p, y0 = _setup(system, w0.reshape(B, n * L), 1.0, loss, device=dev, rtol=rtol, params=params)
+    sol = _SignRun(system, y0, p, t_end, events, t_eval, max_events, max_wall, rtol, atol).run()
+    return FlowResult(sol, system, n * L)
+
+
+__all__ = ["simulate_sign_flow", "product_polynomial", "horner", "real_roots", "first_downcrossing"]

@@ -1,0 +1,160 @@
+"""Flows with weight decay: balance laws, equilibria, Filippov sliding at q = 1, bad input."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import theory
+from numerics._generated import torch_kernels as K
+from numerics.flows import simulate_parameter_flow
+from numerics.losses import LinearRegression, SeparableQuadratic
+
+SCHEDULES = {"constant": (None, lambda t: t),
+             "harmonic": (lambda t: 1 / (1 + t), lambda t: math.log1p(t)),
+             "cosine": (lambda t: 0.5 * (1 + torch.cos(math.pi * t / 4)),
+                        lambda t: 0.5 * t + 2 / math.pi * math.sin(math.pi * t / 4))}
+
+
+def _imbalance(w, q):
+    return K.bal1_invariant(w[..., 1:], w[..., :1], q)
+
+
+@settings(max_examples=12)
+@given(st.floats(1.0, 2.0), st.integers(2, 5), st.floats(0.1, 1.0), st.sampled_from(sorted(SCHEDULES)),
+       st.booleans(), st.integers(0, 2**31 - 1))
+def test_decoupled_imbalance_decays_at_rate_q_nu(q, L, nu, sched, coupled_loss, seed):
+    """BAL-2 on random imbalanced starts, separable or regression losses, any schedule."""
+    g = torch.Generator().manual_seed(seed)
+    w0 = (0.3 + 0.7 * torch.rand(1, 3, L, generator=g, dtype=torch.float64)) * \
+        torch.where(torch.rand(1, 3, L, generator=g) < 0.3, -1.0, 1.0).double()
+    if coupled_loss:
+        loss = LinearRegression(torch.randn(2, 3, generator=g, dtype=torch.float64),
+                                torch.randn(2, generator=g, dtype=torch.float64))
+    else:
+        loss = SeparableQuadratic(2 * torch.rand(3, generator=g, dtype=torch.float64) - 1)
+    schedule, integral = SCHEDULES[sched]
+    T = 0.6
+    res = simulate_parameter_flow(w0, q, loss, T, decay="decoupled", nu=nu, schedule=schedule, rtol=1e-11,
+                                  atol=1e-13, max_wall=20)
+    assert res.ok(), res.solution.failures()
+    pred = _imbalance(w0, q) * math.exp(-q * nu * integral(T))
+    scale = (w0.abs() ** q).amax()
+    assert float((_imbalance(res.w, q) - pred).abs().max() / scale) < 1e-8
+
+
+def test_coupled_and_decoupled_coincide_at_q_2():
+    w0 = torch.tensor([[[0.3, 0.7, 0.5], [0.9, 0.2, 0.4]]], dtype=torch.float64)
+    runs = [simulate_parameter_flow(w0, 2.0, SeparableQuadratic([1.0, -0.5]), 2.0, decay=d, nu=0.3,
+                                    rtol=1e-12, atol=1e-14) for d in ("decoupled", "coupled")]
+    torch.testing.assert_close(runs[0].w, runs[1].w, rtol=1e-10, atol=1e-12)
+
+
+def test_coupled_sign_flow_keeps_differences_while_the_condition_holds():
+    """BAL-3 at q = 1: |w_k| - |w_j| frozen (|x d| >> nu w^2 on this window)."""
+    w0 = torch.tensor([[[0.3, 0.6]]], dtype=torch.float64)
+    te = torch.linspace(0.05, 0.5, 10, dtype=torch.float64)
+    res = simulate_parameter_flow(w0, 1.0, SeparableQuadratic(4.0), 0.5, decay="coupled", nu=0.3,
+                                  rtol=1e-12, atol=1e-14, t_eval=te)
+    ws = res.solution.ys.reshape(10, 2)
+    assert float((ws[:, 1] - ws[:, 0] - 0.3).abs().max()) < 1e-12
+
+
+@pytest.mark.parametrize("L, q, nu, y, decay", [
+    (2, 1.0, 0.8, 0.5, "decoupled"),     # x* = y, sliding with decay
+    (2, 1.0, 0.8, 2.0, "decoupled"),     # the box |w_k| = 1/nu
+    (3, 1.0, 0.5, 1.0, "decoupled"),
+    (2, 1.0, 0.5, 2.0, "coupled"),       # soft threshold y - nu, sliding on z_ik = 0
+    (1, 1.0, 0.3, 1.0, "coupled"),       # y / (1 + nu)
+    (2, 1.5, 0.5, 2.0, "coupled"),       # finite-time arrival, frozen at rest
+    (3, 1.5, 0.3, 1.0, "decoupled"),     # m = 1: y - nu^2
+])
+def test_long_run_equilibria(L, q, nu, y, decay):
+    x_star = theory.equilibrium(L, q, nu, y, decay)
+    w0 = torch.full((1, 1, L), ((x_star + y) / 2) ** (1 / L), dtype=torch.float64)
+    res = simulate_parameter_flow(w0, q, SeparableQuadratic(y), 80.0, decay=decay, nu=nu, rtol=1e-12,
+                                  atol=1e-14, max_wall=20)
+    assert res.ok()
+    assert abs(float(res.x[0, 0]) - x_star) <= 1e-8 * x_star
+    if decay == "decoupled" and q == 1 and y > nu ** -L:
+        torch.testing.assert_close(res.w.abs(), torch.full_like(res.w, 1 / nu), rtol=1e-10, atol=0)
+
+
+def test_sliding_tracks_a_moving_equilibrium_with_a_schedule():
+    """q = 1, coupled, L = 2: after arrival the flow slides on z = 0 with nu(t) changing, so
+    x(t) = y - nu(t) (the equivalent control uses nu'(t))."""
+    sched = lambda t: 1 / (1 + 0.5 * t)                                              # noqa: E731
+    te = torch.linspace(1.0, 4.0, 7, dtype=torch.float64)
+    res = simulate_parameter_flow(torch.full((1, 1, 2), 0.5, dtype=torch.float64), 1.0, SeparableQuadratic(2.0),
+                                  4.0, decay="coupled", nu=0.6, schedule=sched, rtol=1e-12, atol=1e-14, t_eval=te)
+    assert res.ok()
+    x = res.solution.ys.reshape(7, 2).prod(-1)
+    torch.testing.assert_close(x, 2.0 - 0.6 * sched(te), rtol=1e-9, atol=0)
+
+
+@pytest.mark.parametrize("alpha, expect", [(0.05, "collapse"), (0.8, "escape")])
+def test_coupled_depth_three_collapses_in_finite_time(alpha, expect):
+    L, q, nu, y = 3, 1.5, 0.3, 1.0
+    assert theory.escape_or_collapse(L, q, nu, y, alpha, "coupled") == expect
+    res = simulate_parameter_flow(torch.full((1, 1, L), alpha, dtype=torch.float64), q, SeparableQuadratic(y),
+                                  30.0, decay="coupled", nu=nu, rtol=1e-12, atol=1e-14)
+    t_rest = float(res.solution.params["t_slide"][0, 0])
+    if expect == "collapse":
+        assert abs(float(res.x[0, 0])) < 1e-30 and math.isfinite(t_rest)
+    else:
+        assert abs(float(res.x[0, 0]) - theory.equilibrium(L, q, nu, y, "coupled")) < 1e-8
+
+
+@pytest.mark.parametrize("decay", ["decoupled", "coupled"])
+def test_regression_with_decay_slides_without_chattering(decay):
+    """An overdetermined regression (several gradient components vanish together at its
+    regularized minimizer): the q = 1 flow slides there and ends at rest, without chattering;
+    without decay the sign flow is a descent."""
+    g = torch.Generator().manual_seed(3)
+    X = torch.randn(10, 5, generator=g, dtype=torch.float64)
+    loss = LinearRegression(X, X @ torch.tensor([1.0, 0, 0, -0.5, 0.2], dtype=torch.float64)
+                            + 0.1 * torch.randn(10, generator=g, dtype=torch.float64))
+    w0 = torch.full((2, 5, 2), 0.3, dtype=torch.float64)
+    te = torch.linspace(0.1, 4.0, 40, dtype=torch.float64)
+    nu = torch.tensor([0.0, 0.2], dtype=torch.float64)
+    res = [simulate_parameter_flow(w0[:1], 1.0, loss, 4.0, decay=decay, nu=v, rtol=1e-10, atol=1e-12, t_eval=te,
+                                   max_wall=30) for v in nu]
+    for r in res:
+        assert r.ok() and int(r.solution.n_steps.max()) < 1000
+        assert bool(r.solution.params["slide"].any())
+    x = res[0].solution.ys.reshape(40, 5, 2).prod(-1)
+    f = loss.value(x, {"y": loss.y.expand(40, -1)})
+    assert bool((f[1:] <= f[:-1] + 1e-12).all())
+
+
+@pytest.mark.parametrize("kwargs, name", [
+    (dict(decay="l2"), "decay"),
+    (dict(nu=0.5), "decay"),
+    (dict(decay="coupled", nu=-1.0), "nu"),
+    (dict(decay="coupled", nu=torch.ones(3, dtype=torch.float64)), "nu"),
+])
+def test_bad_decay_input_names_the_argument(kwargs, name):
+    with pytest.raises(ValueError, match=name):
+        simulate_parameter_flow(torch.full((2, 1, 2), 0.5, dtype=torch.float64), 1.5, SeparableQuadratic(1.0),
+                                1.0, **kwargs)
+
+
+def test_schedule_must_be_callable():
+    with pytest.raises(TypeError, match="schedule"):
+        simulate_parameter_flow(torch.full((1, 1, 2), 0.5, dtype=torch.float64), 1.5, SeparableQuadratic(1.0),
+                                1.0, decay="coupled", nu=0.1, schedule=0.5)
+
+
+@pytest.mark.cuda
+def test_decay_flows_on_cuda_match_cpu():
+    w0 = 0.3 + 0.1 * torch.rand(16, 1, 3, dtype=torch.float64)
+    q = torch.linspace(1.0, 2.0, 16, dtype=torch.float64)
+    for decay in ("decoupled", "coupled"):
+        cpu = simulate_parameter_flow(w0, q, SeparableQuadratic(1.0), 3.0, decay=decay, nu=0.3, rtol=1e-12, atol=1e-14)
+        gpu = simulate_parameter_flow(w0, q, SeparableQuadratic(1.0), 3.0, decay=decay, nu=0.3, rtol=1e-12,
+                                      atol=1e-14, device="cuda")
+        torch.testing.assert_close(gpu.x.cpu(), cpu.x, rtol=1e-9, atol=1e-12)
