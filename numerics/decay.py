@@ -21,7 +21,7 @@ Switching functions: decoupled, the gradient components ``d_i f`` and the factor
   ``1 - |mu|`` are extra switching functions, so entering and leaving are located like
   any other switch.
 
-``nu = 0`` gives the undecayed flow with this full sliding rule (the legacy flow of
+``nu = 0`` gives the undecayed flow with this full sliding rule (the plain flow of
 :class:`numerics.flows.DeepDiagonalFlow` freezes separable coordinates instead, which is the
 same thing without decay, and does not slide on coupled losses).
 """
@@ -227,7 +227,9 @@ class DecayFlow(DeepDiagonalFlow):
         leaving = slide & exit_hit
         side = torch.where(leaving, torch.sign(equivalent_control(M, c0, slide, side)), side)
         sig = self.surfaces(w, g, r, nu)
-        near = ((sig.abs() <= self.stationary_tol * self._scale(p)[:, None]) | (side * sig < 0)) & live & q1
+        # a surface whose exit fired (|mu| reached 1) leaves to the side sign(mu): it is not
+        # re-admitted at the same instant on a rounding-level |mu| < 1 (an undecidable tie)
+        near = ((sig.abs() <= self.stationary_tol * self._scale(p)[:, None]) | (side * sig < 0)) & live & q1 & ~leaving
         cand = ((slide & ~leaving) | hit | near) & live & q1
         side = torch.where(live, side, torch.zeros_like(side))
         active, side, _ = resolve(M, c0, cand, side, near)

@@ -344,6 +344,17 @@ class FlowResult:
         return self
 
 
+def factors(w0, device):
+    """The starting factors ``w0`` as a finite float64 tensor ``(B, n, L)`` on ``device``."""
+    w0 = float64(w0, "w0", device)
+    if w0.ndim != 3:
+        raise ValueError(f"w0 must have shape (batch, n, L), got {tuple(w0.shape)}")
+    if not bool(torch.isfinite(w0).all()):
+        raise ValueError("w0 must be finite")
+    validate.depth(w0.shape[2], "L (w0.shape[2])")
+    return w0
+
+
 def _callables(**named):
     """Refuse non-callable user functions (``extras`` is a sequence of them), naming them."""
     for name, fn in named.items():
@@ -413,13 +424,8 @@ def simulate_parameter_flow(w0, q, loss: Loss, t_end, *, device="cpu", extras=()
     ``max_steps``, ``max_wall``, ``progress``).
     """
     dev = resolve_device(device)
-    w0 = float64(w0, "w0", dev)
-    if w0.ndim != 3:
-        raise ValueError(f"w0 must have shape (batch, n, L), got {tuple(w0.shape)}")
-    if not bool(torch.isfinite(w0).all()):
-        raise ValueError("w0 must be finite")
+    w0 = factors(w0, dev)
     B, n, L = w0.shape
-    validate.depth(L)
     # a balanced pair keeps |u|^q - |v|^q = 0 to ~100 rtol, so it arrives at 0 together to within
     # (100 rtol)^(1/q) <= sqrt(100 rtol) of the factors' scale
     system = DeepDiagonalFlow(loss, n, L, extras, saddle_tol=(100 * rtol) ** 0.5)

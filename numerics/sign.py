@@ -32,7 +32,7 @@ import torch
 
 from .arrays import float64
 from .decay import DecayFlow
-from .flows import FlowResult, _setup, exclusive_prod, resolve_device
+from .flows import FlowResult, _setup, exclusive_prod, factors, resolve_device
 from .integrate.rk import (EVENT, STEP_BUDGET, SUCCESS, WALL_BUDGET, Event, Solution, _crossed,
                            _event_values, _first_crossing, integrate)
 
@@ -316,11 +316,7 @@ def simulate_sign_flow(w0, loss, t_end, *, device="cpu", events=(), t_eval=None,
     the final sides, sliding sets and ``t_slide``.
     """
     dev = resolve_device(device)
-    w0 = float64(w0, "w0", dev)
-    if w0.ndim != 3:
-        raise ValueError(f"w0 must have shape (batch, n, L), got {tuple(w0.shape)}")
-    if not bool(torch.isfinite(w0).all()):
-        raise ValueError("w0 must be finite")
+    w0 = factors(w0, dev)
     if not getattr(loss, "quadratic", False):
         raise ValueError("loss must be quadratic (affine gradient, loss.quadratic = True) for exact sign descent")
     if not (rtol > 0 and atol >= 0):

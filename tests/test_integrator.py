@@ -119,3 +119,26 @@ def test_mpmath_reference_agrees_with_dop853():
     res = simulate_parameter_flow(torch.tensor([[w0]], dtype=torch.float64), 1.5, SeparableQuadratic(1.0), 1.0,
                                   rtol=1e-12, atol=1e-14)
     np.testing.assert_allclose(res.w[0, 0].numpy(), [float(v) for v in ref], rtol=1e-11)
+
+
+class PolynomialPath(ODESystem):
+    """``x' = L x^(1 - 1/L)`` from ``a^L``: the solution ``(a + t)^L`` is a polynomial, on which the
+    embedded error estimate of DOP853 is blind (it accepts steps far too long)."""
+
+    autonomous = True
+    L = 6
+
+    def rhs(self, t, y, p, mode):
+        return self.L * y.abs() ** (1 - 1 / self.L)
+
+
+def test_max_step_caps_steps_where_the_error_estimate_is_blind():
+    a, T = 0.5, 0.48
+    y0 = torch.full((2, 1), a ** 6, dtype=torch.float64)
+    free = integrate(PolynomialPath(), 0.0, y0, T, rtol=1e-12, atol=1e-14)
+    capped = integrate(PolynomialPath(), 0.0, y0, T, rtol=1e-12, atol=1e-14,
+                       max_step=torch.tensor([T / 64, T / 32], dtype=torch.float64))
+    exact = (a + T) ** 6
+    assert float((free.y / exact - 1).abs().max()) > 1e-10          # the blind estimate, uncapped
+    assert float((capped.y / exact - 1).abs().max()) < 1e-13
+    assert capped.n_steps.tolist()[0] >= 64 and capped.n_steps.tolist()[1] >= 32

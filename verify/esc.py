@@ -17,7 +17,7 @@ from .harness import check, rel_err
 Y, X1 = 1.0, 0.5
 
 
-def _escape_times(L, qs, alphas, ctx, target=X1):
+def escape_times(L, qs, alphas, ctx, target=X1):
     """Simulated times for the balanced flow from ``alpha`` to reach ``x = target``."""
     qs = torch.as_tensor(qs, dtype=torch.float64)
     alphas = torch.as_tensor(alphas, dtype=torch.float64)
@@ -42,7 +42,7 @@ def esc1(ctx):
     worst = (0.0, None)
     for L in Ls:
         grid = [(q, a) for q in qs for a in alphas if a**L < X1]
-        sim = _escape_times(L, [g[0] for g in grid], [g[1] for g in grid], ctx)
+        sim = escape_times(L, [g[0] for g in grid], [g[1] for g in grid], ctx)
         scale = 1.01 if ctx.mutate else 1.0
         pred = torch.tensor([theory.escape_time(L, q, a * scale, Y, X1) for q, a in grid], dtype=torch.float64)
         for (q, a), s, p in zip(grid, sim, pred):
@@ -69,7 +69,7 @@ def esc2(ctx):
     grid = ESC2_GRID + (((1.0, 6), (2.0, 5), (1.75, 3)) if ctx.full else ())
     for q, L in grid:
         alphas = (1e-4, 1e-5, 1e-6) if L == 1 else (1e-2, 1e-3, 1e-4)
-        T = _escape_times(L, [q] * 3, alphas, ctx)
+        T = escape_times(L, [q] * 3, alphas, ctx)
         d1, d2 = T[1] - T[0], T[2] - T[1]
         fitted = float(torch.log(d2 / d1) / math.log(alphas[2] / alphas[1]))
         cls, pred = theory.escape_class(L, q)

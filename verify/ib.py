@@ -45,7 +45,7 @@ def _converged_event(X, n, L, two_branch):
     return Event(fn, terminal=True, direction=-1, name="converged")
 
 
-def _run(w0, q, X, y, ctx, two_branch=False, t_end=1e4):
+def gradient_flow_limit(w0, q, X, y, ctx, two_branch=False, t_end=1e4):
     """Regression flow from ``w0`` (``(B, n, L)``; two-branch: ``u = v = w0``; ``y`` of shape
     ``(N,)`` or ``(B, N)``) until converged."""
     B, n, L = w0.shape
@@ -58,7 +58,7 @@ def _run(w0, q, X, y, ctx, two_branch=False, t_end=1e4):
     return res
 
 
-def _limits(w0, q, X, y, ctx, two_branch=False):
+def steepest_flow_limits(w0, q, X, y, ctx, two_branch=False):
     """Limits of q < 2 flows: they reach the solution set in finite time (run to a fixed time)."""
     B, n, L = w0.shape
     loss = LinearRegression(X, torch.as_tensor(y, dtype=torch.float64))
@@ -118,7 +118,7 @@ def ib1(ctx):
         for geo in geos:
             step = torch.randn(n, generator=g, dtype=torch.float64).numpy()
             ys.append(X @ (geo.x0 + np.where(geo.x0 != 0, np.sign(geo.x0) * np.abs(step), step)))
-        sims = _run(w0, 2.0, X, np.stack(ys), ctx, two_branch=tb).x.cpu().numpy()
+        sims = gradient_flow_limit(w0, 2.0, X, np.stack(ys), ctx, two_branch=tb).x.cpu().numpy()
         for name, geo, y, sim in zip(names, geos, ys, sims):
             pred = NB.bregman_point(NB.Balanced(1, 2.0, geo.x0) if ctx.mutate else geo, X, y)
             kkt = max(kkt, pred.kkt_residual)
@@ -155,7 +155,7 @@ def ib2(ctx):
         batch = [c for c in cases if c[1] == L and (c[0] == "two-branch") == tb]
         w0 = torch.stack([torch.stack([u, v], -1) if c[0] == "MIR-2" else
                           torch.full((n, L), a, dtype=torch.float64) for c in batch])
-        sims = _limits(w0, torch.tensor([c[2] for c in batch], dtype=torch.float64), z[None],
+        sims = steepest_flow_limits(w0, torch.tensor([c[2] for c in batch], dtype=torch.float64), z[None],
                        torch.tensor([[c[3]] for c in batch], dtype=torch.float64), ctx, tb)
         for (model, _, q, t), sim in zip(batch, sims):
             geo = geometry[model](L, q)
@@ -180,8 +180,8 @@ def _bregman_distance(ctx):
     y = X @ torch.randn(N_COORDS, generator=g, dtype=torch.float64).abs().numpy()
     qs = (1.5, 1.75)
     w0 = torch.full((len(qs), N_COORDS, 2), 0.5, dtype=torch.float64)
-    sims = np.concatenate([_limits(w0, torch.tensor(qs, dtype=torch.float64), X, y, ctx),
-                           _run(w0[:1], 2.0, X, y, ctx).x.cpu().numpy()])
+    sims = np.concatenate([steepest_flow_limits(w0, torch.tensor(qs, dtype=torch.float64), X, y, ctx),
+                           gradient_flow_limit(w0[:1], 2.0, X, y, ctx).x.cpu().numpy()])
     return {q: _rel(sim, NB.bregman_point(NB.Balanced(2, q, np.full(N_COORDS, 0.25)), X, y).x)
             for q, sim in zip(qs + (2.0,), sims)}
 

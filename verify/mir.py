@@ -20,7 +20,7 @@ from .harness import check, rel_err
 Y = 1.0
 
 
-def _phi_integral(x, g, p):
+def phi_integral(x, g, p):
     """Quadrature state: ``int_0^t phi_q(d_i f) dt`` per coordinate."""
     return K.phi(g, p["q"][:, None])
 
@@ -35,7 +35,7 @@ def _dual_and_path(w0, qv, hess, grad, t_end, ctx, times=4, params=None):
     B = w0.shape[0]
     t_eval = torch.linspace(0, 1, times + 1, dtype=torch.float64)[1:][None, :] * t_end[:, None]
     par = simulate_parameter_flow(w0, qv, SeparableQuadratic(Y), t_end, device=ctx.device,
-                                  extras=[_phi_integral], rtol=RTOL, atol=ATOL,
+                                  extras=[phi_integral], rtol=RTOL, atol=ATOL,
                                   t_eval=t_eval).raise_on_failure()
     x0 = w0.prod(-1)
     mir = simulate_mirror_flow(x0, qv, SeparableQuadratic(Y), hess, t_end, device=ctx.device,
@@ -192,7 +192,7 @@ def mir5(ctx):
         gw = lambda w, extra=extra, g=g: g(w, *extra)                                # noqa: E731
         dgw = lambda w, extra=extra, dg=dg: dg(w, *extra)                            # noqa: E731
         res = simulate_scalar_flow(w0, qv, SeparableQuadratic(Y), gw, dgw, 0.6, device=ctx.device,
-                                   extras=[_phi_integral], rtol=RTOL, atol=ATOL).raise_on_failure()
+                                   extras=[phi_integral], rtol=RTOL, atol=ATOL).raise_on_failure()
         x0 = gw(w0)
         x0_mir = simulate_mirror_flow(x0, qv, SeparableQuadratic(Y), lambda x, p, h=hess, e=extra: h(
             x, p["q"][:, None], *e), 0.6, device=ctx.device, rtol=RTOL, atol=ATOL).raise_on_failure()

@@ -256,6 +256,7 @@ class _Run:
             torch.as_tensor(max_step, dtype=dt, device=dev).expand(B).clone()
         self.steps = torch.zeros(B, dtype=torch.int64, device=dev)
         self.rej = torch.zeros(B, dtype=torch.int64, device=dev)
+        self.rejected = torch.zeros(B, dtype=torch.bool, device=dev)
         self.gev = [_event_values(e, t0, y0, params) for e in self.events]
         self.simple = mode is None and not self.events and self.ys is None and not dense
         self.finish(t_end <= t0, SUCCESS)
@@ -285,7 +286,7 @@ class _Run:
         return torch.minimum(torch.minimum(100 * h0, h1), span.clamp_min(1e-300))
 
     def keep(self, mask):
-        for name in ("idx", "t", "y", "f", "h", "t_end", "h_max", "mode", "steps", "rej"):
+        for name in ("idx", "t", "y", "f", "h", "t_end", "h_max", "mode", "steps", "rej", "rejected"):
             v = getattr(self, name)
             if v is not None:
                 setattr(self, name, v[mask])
@@ -339,8 +340,10 @@ class _Run:
             return finite
         accept = finite & (err <= 1)
         factor = (SAFETY * err.clamp_min(1e-300) ** (-self.tab.error_exponent)).clamp(MIN_FACTOR, MAX_FACTOR)
-        factor = torch.where(accept, factor, torch.where(finite, factor.clamp(max=1.0),
-                                                         torch.full_like(factor, MIN_FACTOR)))
+        # no growth on a rejection or on the step right after one (Hairer's DOP853 control)
+        factor = torch.where(accept & ~self.rejected, factor, factor.clamp(max=1.0))
+        factor = torch.where(finite, factor, torch.full_like(factor, MIN_FACTOR))
+        self.rejected = ~accept
         self.h = h * factor
         self.steps += accept.long()
         self.rej += (~accept).long()
@@ -368,6 +371,7 @@ class _Run:
         self.h = h
         self.steps[rows] -= 1
         self.rej[rows] += 1
+        self.rejected[rows] = True
         tc = tc.clone()
         tc[bad] = t0r[bad]
         return tc, redo
