@@ -14,8 +14,9 @@
   exactly as users call them) with the SymPy expression of each from
   ``theory.catalog.kernel_specs()``.
 * Statements: the theorem catalogue ``THEORY.md`` (first found of ``$STEEPMIRROR_THEORY``,
-  ``../shared/THEORY.md``, ``shared/THEORY.md``, ``THEORY.md`` from the repository root);
-  without it the statements are the checks' one-line claims.
+  ``../shared/THEORY.md``, ``shared/THEORY.md``, ``THEORY.md`` from the repository root, and
+  the copy shipped as ``docs/THEORY.md``); without it the statements are the checks' one-line
+  claims.
 """
 
 from __future__ import annotations
@@ -173,7 +174,8 @@ class Catalogue:
 def find_theory() -> Path | None:
     env = os.environ.get("STEEPMIRROR_THEORY")
     candidates = ([Path(env)] if env else []) + [ROOT.parent / "shared" / "THEORY.md",
-                                                 ROOT / "shared" / "THEORY.md", ROOT / "THEORY.md"]
+                                                 ROOT / "shared" / "THEORY.md", ROOT / "THEORY.md",
+                                                 ROOT / "docs" / "THEORY.md"]
     return next((p for p in candidates if p.is_file()), None)
 
 

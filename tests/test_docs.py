@@ -14,6 +14,7 @@ import re
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import sympy as sp
@@ -201,3 +202,12 @@ def test_catalogue_parsing():
     assert esc.title == "saddle escape" and esc.intro == ["Reference problem: `f(x)`."]
     assert [(s.id, s.label, s.text) for s in esc.statements] == [
         ("ESC-1", "closed form", "`T = 1` continued."), ("ESC-2", "", "Bounded.")]
+
+
+def test_shipped_catalogue_matches_the_shared_one():
+    """docs/THEORY.md is the copy a clean clone builds from; it must equal the team's catalogue."""
+    root = Path(__file__).resolve().parents[1]
+    shared = root.parent / "shared" / "THEORY.md"
+    if not shared.is_file():
+        pytest.skip("no ../shared/THEORY.md next to this checkout")
+    assert (root / "docs" / "THEORY.md").read_text() == shared.read_text()
