@@ -71,8 +71,7 @@ class DecayFlow(DeepDiagonalFlow):
         w = self.split(y)
         x = w.prod(-1)
         g = self.loss.grad(x, p)
-        r = x[..., None] / w if bool((w != 0).all()) else exclusive_prod(w)
-        return w, x, g, r, self.nu(t, p)
+        return w, x, g, exclusive_prod(w), self.nu(t, p)
 
     def surfaces(self, w, g, r, nu):
         """The sliding surfaces ``(B, K)``: ``d_i f`` (decoupled) or ``z_ik`` (coupled)."""

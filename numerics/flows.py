@@ -428,15 +428,17 @@ def simulate_parameter_flow(w0, q, loss: Loss, t_end, *, device="cpu", extras=()
     B, n, L = w0.shape
     # a balanced pair keeps |u|^q - |v|^q = 0 to ~100 rtol, so it arrives at 0 together to within
     # (100 rtol)^(1/q) <= sqrt(100 rtol) of the factors' scale
-    system = DeepDiagonalFlow(loss, n, L, extras, saddle_tol=(100 * rtol) ** 0.5)
+    saddle_tol = (100 * rtol) ** 0.5
     scale = w0.abs().reshape(B, -1).amax(1).clamp_min(1e-300)
     params = {"w_scale": scale, **kw.pop("params", {})}
-    if decay is not None or schedule is not None or not (isinstance(nu, (int, float)) and nu == 0):
+    if decay is None and schedule is None and isinstance(nu, (int, float)) and nu == 0:
+        system = DeepDiagonalFlow(loss, n, L, extras, saddle_tol=saddle_tol)
+    else:
         from .decay import DecayFlow
 
         validate.choice(decay, ("decoupled", "coupled"), "decay")
-        if schedule is not None and not callable(schedule):
-            raise TypeError(f"schedule must be a function of t or None, got {type(schedule).__name__}")
+        if schedule is not None:
+            _callables(schedule=schedule)
         nu_t = float64(nu, "nu", dev)
         if nu_t.ndim > 1 or nu_t.ndim == 1 and nu_t.shape[0] != B:
             raise ValueError(f"nu must be a number or have one entry per trajectory ({B}), got {tuple(nu_t.shape)}")
@@ -445,7 +447,7 @@ def simulate_parameter_flow(w0, q, loss: Loss, t_end, *, device="cpu", extras=()
             raise ValueError("nu must be finite and >= 0 (a number or one entry per trajectory)")
         if decay == "coupled" and schedule is None and not bool(nu_t.any()):
             decay = "decoupled"          # nu = 0: the same flow; its surfaces d_i f = 0 are not degenerate
-        system = DecayFlow(loss, n, L, decay, schedule, extras, saddle_tol=system.saddle_tol)
+        system = DecayFlow(loss, n, L, decay, schedule, extras, saddle_tol=saddle_tol)
         params["nu"] = nu_t
     return _run(system, w0.reshape(B, n * L), q, loss, t_end, device=dev, extras_dim=n * L,
                 rtol=rtol, atol=atol, params=params, **kw)

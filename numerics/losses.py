@@ -37,6 +37,23 @@ class Loss:
             k: v[None] for k, v in pb.items()})[0]))(x, p)
 
 
+def _per_trajectory(v, batch, device):
+    """A target shared by the batch ``(k,)`` or given per trajectory ``(B, k)``, as ``(B, k)``."""
+    v = v.to(device)
+    return (v if v.ndim == 2 else v.expand(batch, v.shape[-1])).clone()
+
+
+def _samples(A, b, a_name, b_name):
+    """A sample matrix ``A`` (``N x n``) and per-sample values ``b`` (``(N,)`` or ``(B, N)``) as
+    float64 tensors, their shapes checked."""
+    A, b = float64(A, a_name), float64(b, b_name)
+    if A.ndim != 2:
+        raise ValueError(f"{a_name} must be a matrix, got shape {tuple(A.shape)}")
+    if b.shape[-1] != A.shape[0]:
+        raise ValueError(f"{b_name} must have {A.shape[0]} entries (rows of {a_name}), got {b.shape[-1]}")
+    return A, b
+
+
 class SeparableQuadratic(Loss):
     """``f(x) = sum_i (x_i - y_i)^2 / 2`` (the reference problem at ``n = 1``)."""
 
@@ -50,8 +67,7 @@ class SeparableQuadratic(Loss):
             raise ValueError("y must be finite")
 
     def params(self, batch, device):
-        y = self.y.to(device)
-        return {"y": (y if y.ndim == 2 else y.expand(batch, y.shape[-1])).clone()}
+        return {"y": _per_trajectory(self.y, batch, device)}
 
     def value(self, x, p):
         return 0.5 * (x - p["y"]).square().sum(-1)
@@ -69,18 +85,12 @@ class LinearRegression(Loss):
     """``f(x) = ||X x - y||^2 / (2 N)`` with a shared design ``X`` (``N x n``)."""
 
     def __init__(self, X, y):
-        self.X = float64(X, "X")
-        self.y = float64(y, "y")
-        if self.X.ndim != 2:
-            raise ValueError(f"X must be a matrix, got shape {tuple(self.X.shape)}")
-        if self.y.shape[-1] != self.X.shape[0]:
-            raise ValueError(f"y must have {self.X.shape[0]} entries (rows of X), got {self.y.shape[-1]}")
+        self.X, self.y = _samples(X, y, "X", "y")
         if not (bool(torch.isfinite(self.X).all()) and bool(torch.isfinite(self.y).all())):
             raise ValueError("X and y must be finite")
 
     def params(self, batch, device):
-        y = self.y.to(device)
-        return {"y": (y if y.ndim == 2 else y.expand(batch, y.shape[-1])).clone()}
+        return {"y": _per_trajectory(self.y, batch, device)}
 
     def residual(self, x, p):
         return x @ self.X.to(x.device).T - p["y"]
@@ -109,18 +119,12 @@ class ExponentialLoss(Loss):
     has_minimizer = False
 
     def __init__(self, Z, labels):
-        self.Z = float64(Z, "Z")
-        self.labels = float64(labels, "labels")
-        if self.Z.ndim != 2:
-            raise ValueError(f"Z must be a matrix, got shape {tuple(self.Z.shape)}")
-        if self.labels.shape[-1] != self.Z.shape[0]:
-            raise ValueError(f"labels must have {self.Z.shape[0]} entries (rows of Z), got {self.labels.shape[-1]}")
+        self.Z, self.labels = _samples(Z, labels, "Z", "labels")
         if not (bool(torch.isfinite(self.Z).all()) and bool((self.labels.abs() == 1).all())):
             raise ValueError("Z must be finite and labels must be +1 or -1")
 
     def params(self, batch, device):
-        lab = self.labels.to(device)
-        return {"labels": (lab if lab.ndim == 2 else lab.expand(batch, lab.shape[-1])).clone()}
+        return {"labels": _per_trajectory(self.labels, batch, device)}
 
     def margins(self, x, p):
         return p["labels"] * (x @ self.Z.to(x.device).T)
