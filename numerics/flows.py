@@ -40,28 +40,28 @@ def resolve_device(device) -> torch.device:
     return dev
 
 
-def exclusive_prod_first(wt: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """For factors on the *first* axis, ``wt`` of shape ``(L, ...)``: the products
-    ``prod_{j != k} w_j`` (same shape) and the full product ``x`` (shape ``...``), by prefix
-    and suffix products (no division, so exact where a factor is 0). Factor-major storage
-    keeps every operand a contiguous block: the hot path of the parameter flows."""
-    L = wt.shape[0]
+def exclusive_products(ws) -> tuple[list, torch.Tensor]:
+    """For factors ``w_1..w_L`` (a sequence of equal-shape tensors): the products
+    ``prod_{j != k} w_j`` (a list) and the full product ``x``, by prefix and suffix products
+    (no division, so exact where a factor is 0). Taking the factors as views
+    ``w.unbind(-1)`` and stacking the results last keeps every tensor of a batched field in
+    the integrator's row-major layout (no transposing copies)."""
+    L = len(ws)
     if L == 1:
-        return torch.ones_like(wt), wt[0]
-    pre = [None, wt[0]]
+        return [torch.ones_like(ws[0])], ws[0]
+    pre = [None, ws[0]]
     for k in range(1, L - 1):
-        pre.append(pre[-1] * wt[k])
-    suf = [wt[L - 1]]
+        pre.append(pre[-1] * ws[k])
+    suf = [ws[L - 1]]
     for k in range(L - 2, 0, -1):
-        suf.append(suf[-1] * wt[k])
+        suf.append(suf[-1] * ws[k])
     suf = suf[::-1] + [None]
-    others = torch.stack([suf[0]] + [pre[k] * suf[k] for k in range(1, L - 1)] + [pre[L - 1]])
-    return others, pre[L - 1] * wt[L - 1]
+    return [suf[0]] + [pre[k] * suf[k] for k in range(1, L - 1)] + [pre[L - 1]], pre[L - 1] * ws[L - 1]
 
 
 def exclusive_prod(w: torch.Tensor) -> torch.Tensor:
     """``prod_{j != k} w_j`` over the last axis, without dividing (exact at ``w_k = 0``)."""
-    return exclusive_prod_first(w.movedim(-1, 0))[0].movedim(0, -1)
+    return torch.stack(exclusive_products(w.unbind(-1))[0], -1)
 
 
 def phi(z, q):
@@ -75,11 +75,13 @@ def phi(z, q):
     return K.phi(z, q)
 
 
-def frozen_phi(z, q, sigma):
-    """``phi_q(z)`` with the sign held at ``sigma`` where ``sigma != 0`` (mode freezing)."""
+def frozen_phi(z, q, sigma, all_held: bool = False):
+    """``phi_q(z)`` with the sign held at ``sigma`` where ``sigma != 0`` (mode freezing);
+    ``all_held``: the caller knows that no entry of ``sigma`` is 0."""
     if sigma is None:
         return phi(z, q)
-    return torch.where(sigma != 0, sigma * phi(z.abs(), q), phi(z, q))
+    sign = sigma if all_held else torch.where(sigma != 0, sigma, torch.sign(z))
+    return sign * phi(z.abs(), q)
 
 
 class _Flow(ODESystem):
@@ -178,6 +180,7 @@ class DeepDiagonalFlow(_Flow):
         super().__init__(loss, n, extras)
         self.L = L
         self.saddle_tol = saddle_tol
+        self._held = None
 
     def split(self, y):
         B = y.shape[0]
@@ -196,21 +199,29 @@ class DeepDiagonalFlow(_Flow):
         w = w + tau[..., None] * v
         return torch.cat([w.reshape(y.shape[0], -1), y[:, self.n * self.L:]], 1)
 
+    def held_signs(self, mode):
+        """The frozen signs ``sign(d_i f) prod_{j != k} sign(w_ij)`` of the ``z_ik`` (``(B, n, L)``)
+        and whether none is 0. The integrator passes one mode object to all the stages of a
+        step, so they are computed once per mode (an identity-keyed memo)."""
+        if self._held is None or self._held[0] is not mode:
+            sw = mode[:, self.n:].reshape(mode.shape[0], self.n, self.L)
+            sigma = mode[:, : self.n, None] * exclusive_prod(sw)
+            self._held = (mode, sigma, bool((sigma != 0).all()))
+        return self._held[1:]
+
     def rhs(self, t, y, p, mode):
         B = y.shape[0]
-        wt = self.split(y).permute(2, 0, 1).contiguous()         # (L, B, n), factor-major
-        others, x = exclusive_prod_first(wt)
+        others, x = exclusive_products(self.split(y).unbind(-1))
         g = self.loss.grad(x, p)
-        z = g * others
-        sigma = None
-        if mode is not None:
-            sw = mode[:, self.n:].reshape(B, self.n, self.L).permute(2, 0, 1)
-            sigma = mode[:, : self.n] * exclusive_prod_first(sw)[0]
-        q = self.q_uniform if self.q_uniform is not None else p["q"][:, None]
-        dw = -frozen_phi(z, q, sigma)
-        if not self.smooth:
-            dw = dw * (~p["frozen"])
-        return self._with_extras(dw.permute(1, 2, 0).reshape(B, -1), x, g, p)
+        if self.smooth:                       # q = 2: dw_k = -g r_k, one product per factor
+            minus_g = -g
+            dw = torch.stack([minus_g * r for r in others], -1)
+        else:
+            z = g[..., None] * torch.stack(others, -1)
+            q = self.q_uniform if self.q_uniform is not None else p["q"][:, None, None]
+            dw = phi(z, q) if mode is None else frozen_phi(z, q, *self.held_signs(mode))
+            dw = dw.masked_fill(p["frozen"][..., None], 0).neg()
+        return self._with_extras(dw.reshape(B, -1), x, g, p)
 
     def switches(self, t, y, p):
         if self.smooth:

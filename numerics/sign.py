@@ -34,7 +34,7 @@ from .arrays import float64
 from .decay import DecayFlow
 from .flows import FlowResult, _setup, exclusive_prod, factors, resolve_device
 from .integrate.rk import (EVENT, STEP_BUDGET, SUCCESS, WALL_BUDGET, Event, Solution, _crossed,
-                           _event_values, _first_crossing, integrate)
+                           _event_values, _first_crossing, _on_grid, _repeat, integrate)
 
 _RUNNING = 100
 _IMAG = 1e-7          # roots with |Im| <= _IMAG (|Re| + T) are taken as real candidates
@@ -211,7 +211,10 @@ class _SignRun:
         terminal = torch.zeros(len(idx), dtype=torch.bool, device=self.dev)
         for j, e in enumerate(self.events):
             g0 = _event_values(e, t0, y0, pr)
-            t_hit = _first_crossing(lambda tt, e=e: _event_values(e, tt, path(tt), pr), g0, t0, t0 + dt, e.direction)
+            def on_path(tt, e=e):       # the event on the exact path at times tt (R, k)
+                y = w[:, None] + v[:, None] * (tt - t0[:, None])[..., None, None]
+                return _on_grid(lambda *a: _event_values(e, *a), tt, y, _repeat(pr, *tt.shape, self.dev))
+            t_hit = _first_crossing(on_path, g0, t0, t0 + dt, e.direction)
             early = t_hit < t0 + dt
             if e.terminal:
                 dt = torch.where(early, t_hit - t0, dt)

@@ -15,8 +15,12 @@ surface (cross it, or slide on it: Filippov). Nothing is stepped over, nothing c
 
 Error control follows ``scipy.integrate.DOP853`` row by row: the scaled norm with
 ``scale = atol + rtol * max(|y_old|, |y_new|)`` and ``h_new = h * clip(0.9 err^(-1/8),
-0.2, 10)`` (at most 1 after a rejection). Budgets on steps and wall time end a run with a
-status code and a message, never a hang.
+0.2, 10)`` (at most 1 after a rejection), capped after an accepted step by Gustafsson's
+predictive step ``0.9 h (h / h_acc) (err_acc / err^2)^(1/8)`` (``h_acc``, ``err_acc``: the
+previous accepted step), as in Hairer's RADAU5. The cap only acts when the error grows from
+step to step, as on the approach to a finite-time arrival (``g ~ (t* - t)^(1/(2-q))``), where
+the plain rule alternates accepted and rejected steps. Budgets on steps and wall time end a
+run with a status code and a message, never a hang.
 """
 
 from __future__ import annotations
@@ -42,6 +46,7 @@ MESSAGES = {
 }
 _RUNNING = 100
 SAFETY, MIN_FACTOR, MAX_FACTOR = 0.9, 0.2, 10.0
+SECTION_ELEMENTS = 2048
 
 
 class ODESystem:
@@ -157,6 +162,18 @@ def _sub(p, mask):
     return {k: v[mask] for k, v in p.items()}
 
 
+def _repeat(p, R, k, device):
+    """The parameters of ``R`` rows, each repeated ``k`` times (for :func:`_on_grid`)."""
+    return _sub(p, torch.arange(R, device=device).repeat_interleave(k))
+
+
+def _on_grid(fn, tt, y, p_rep):
+    """A row-wise ``fn(t, y, p)`` at ``k`` times per row in one batched call: times ``tt``
+    ``(R, k)``, states ``y`` ``(R, k, n)``, ``p_rep`` from :func:`_repeat` -> ``(R, k, m)``."""
+    R, k = tt.shape
+    return fn(tt.reshape(-1), y.reshape(R * k, -1), p_rep).reshape(R, k, -1)
+
+
 def _crossed(g0, g1, direction):
     up = (g0 < 0) & (g1 >= 0)
     down = (g0 > 0) & (g1 <= 0)
@@ -169,39 +186,54 @@ def _event_values(e, t, y, p):
 
 
 def _first_crossing(fn, g0, t0, t1, direction, samples: int = 8):
-    """Earliest crossing of ``fn`` (``(B, k)`` on the dense output) in ``(t0, t1]``, or ``inf``.
+    """Earliest crossing of ``fn`` (times ``(R, S)`` -> values ``(R, S, k)`` on the dense output)
+    in ``(t0, t1]``, or ``inf``.
 
     ``fn`` is sampled at ``samples`` points so that a pair of crossings inside one step
     (an event function that dips and returns) is not missed; the first bracketing
-    sub-interval is then bisected."""
-    lo, g_lo = t0.clone(), g0
-    found = torch.zeros_like(t0, dtype=torch.bool)
-    hi = t1.clone()
-    for j in range(1, samples + 1):
-        tj = t0 + (t1 - t0) * (j / samples)
-        gj = fn(tj)
-        new = ~found & _crossed(g_lo, gj, direction).any(1)
-        hi = torch.where(new, tj, hi)
-        found |= new
-        lo = torch.where(found, lo, tj)
-        g_lo = torch.where(found[:, None], g_lo, gj)
-        if bool(found.all()):
-            break
+    sub-interval is then searched."""
+    frac = torch.arange(1, samples + 1, dtype=t0.dtype, device=t0.device) / samples
+    tj = t0[:, None] + (t1 - t0)[:, None] * frac
+    gj = fn(tj)
+    g_prev = torch.cat([g0[:, None], gj[:, :-1]], 1)
+    crossed = _crossed(g_prev, gj, direction).any(2)
+    found = crossed.any(1)
     if not bool(found.any()):
         return torch.full_like(t0, math.inf)
-    t_hit = _locate(lambda tt: _crossed(g_lo, fn(tt), direction).any(1), lo, hi)
+    j = crossed.int().argmax(1)
+    rows = torch.arange(len(t0), device=t0.device)
+    lo = torch.where(j > 0, tj[rows, (j - 1).clamp_min(0)], t0)
+    g_lo = g_prev[rows, j]
+    t_hit, _ = _locate(lambda tt: _crossed(g_lo[:, None], fn(tt), direction), lo, tj[rows, j], crossed[rows, j, None])
     return torch.where(found, t_hit, torch.full_like(t0, math.inf))
 
 
-def _locate(predicate, lo, hi, iters: int = 64):
-    """Earliest ``t`` in ``(lo, hi]`` where the monotone ``predicate(t)`` holds (bisection)."""
-    for _ in range(iters):
-        mid = 0.5 * (lo + hi)
-        if not bool(((mid > lo) & (mid < hi)).any()):
+def _locate(predicate, lo, hi, at_hi, points: int = 15, passes: int = 32):
+    """Earliest ``t`` in ``(lo, hi]`` where the monotone ``predicate`` holds, to adjacent floats,
+    and which of its components hold there.
+
+    ``predicate`` maps times ``(R, k)`` to booleans ``(R, k, m)`` (it holds where any component
+    does); it is false at ``lo`` and ``at_hi`` (``(R, m)``) at ``hi``. A ``points + 1``-section
+    search: each pass evaluates it at ``points`` evenly spaced interior points of every bracket
+    in one batched call and keeps the sub-bracket where it first holds (4 bits per pass at 15
+    points, against 1 for bisection). The components come from the very evaluation that set
+    ``hi``: a caller never re-judges the located time on a differently rounded evaluation."""
+    frac = torch.arange(1, points + 1, dtype=lo.dtype, device=lo.device) / (points + 1)
+    rows = torch.arange(len(lo), device=lo.device)
+    for _ in range(passes):
+        tt = lo[:, None] + (hi - lo)[:, None] * frac
+        above, below = tt >= hi[:, None], tt <= lo[:, None]   # rounded onto an end: known values
+        if not bool((~above & ~below).any()):
             break
-        p = predicate(mid)
-        lo, hi = torch.where(p, lo, mid), torch.where(p, mid, hi)
-    return hi
+        parts = predicate(tt) & ~below[..., None]
+        holds = parts.any(2) | above
+        j = torch.where(holds.any(1), holds.int().argmax(1), torch.full_like(rows, points))
+        inner = j < points
+        jc = j.clamp_max(points - 1)
+        lo = torch.where(j > 0, tt[rows, (j - 1).clamp_min(0)], lo)
+        at_hi = torch.where((inner & ~above[rows, jc])[:, None], parts[rows, jc], at_hi)
+        hi = torch.where(inner, tt[rows, jc], hi)
+    return hi, at_hi
 
 
 class _Run:
@@ -224,6 +256,7 @@ class _Run:
         self.E = torch.stack([torch.as_tensor(tab.e5, dtype=dt, device=dev),
                               torch.as_tensor(tab.e3, dtype=dt, device=dev)])
         self.D = torch.as_tensor(tab.dense, dtype=dt, device=dev)
+        self.ones = torch.ones(n, dtype=dt, device=dev)   # row sums as matrix products (fast for small n)
         self.nfev = 0
         t0 = torch.as_tensor(t0, dtype=dt, device=dev).expand(B).clone()
         t_end = torch.as_tensor(t_end, dtype=dt, device=dev).expand(B).clone()
@@ -257,6 +290,8 @@ class _Run:
         self.steps = torch.zeros(B, dtype=torch.int64, device=dev)
         self.rej = torch.zeros(B, dtype=torch.int64, device=dev)
         self.rejected = torch.zeros(B, dtype=torch.bool, device=dev)
+        self.h_acc = torch.full((B,), math.nan, dtype=dt, device=dev)     # last accepted step
+        self.err_acc = torch.ones(B, dtype=dt, device=dev)               # and its error
         self.gev = [_event_values(e, t0, y0, params) for e in self.events]
         self.simple = mode is None and not self.events and self.ys is None and not dense
         self.finish(t_end <= t0, SUCCESS)
@@ -285,8 +320,14 @@ class _Run:
                          (0.01 / big.clamp_min(1e-300)) ** self.tab.error_exponent)
         return torch.minimum(torch.minimum(100 * h0, h1), span.clamp_min(1e-300))
 
+    def section_points(self, rows: int) -> int:
+        """Points per pass of a switch search over ``rows`` rows: up to 15 while a pass evaluates
+        at most ``SECTION_ELEMENTS`` state elements, down to 1 (bisection) for large or many
+        states, whose switching functions cost per row rather than per call."""
+        return max(1, min(15, SECTION_ELEMENTS // (rows * self.n) - 1))
+
     def keep(self, mask):
-        for name in ("idx", "t", "y", "f", "h", "t_end", "h_max", "mode", "steps", "rej", "rejected"):
+        for name in ("idx", "t", "y", "f", "h", "t_end", "h_max", "mode", "steps", "rej", "rejected", "h_acc", "err_acc"):
             v = getattr(self, name)
             if v is not None:
                 setattr(self, name, v[mask])
@@ -307,20 +348,21 @@ class _Run:
     # -- one step ----------------------------------------------------------------------
     def step(self, t, y, f, h, p, mode):
         """One DOP853 step of size ``h`` per row: ``(y_new, f_new, K, err, finite)``."""
-        s, hb = self.tab.stages, h[:, None]
+        s = self.tab.stages
+        hb = h[:, None].expand(-1, self.n).contiguous()    # same-shape operands: no broadcasting
         auto = self.system.autonomous
         K = torch.empty((len(self.tab.c), len(t), self.n), dtype=self.dt, device=self.dev)
         K[0] = f
         for i in range(1, s):
-            dy = torch.tensordot(self.A[i, :i], K[:i], dims=1) * hb
-            K[i] = self.rhs(t if auto else t + self.C[i] * h, y + dy, p, mode)
-        y_new = y + torch.tensordot(self.Bw, K[:s], dims=1) * hb
+            y_i = torch.addcmul(y, torch.tensordot(self.A[i, :i], K[:i], dims=1), hb)
+            K[i] = self.rhs(t if auto else t + self.C[i] * h, y_i, p, mode)
+        y_new = torch.addcmul(y, torch.tensordot(self.Bw, K[:s], dims=1), hb)
         K[s] = self.rhs(t if auto else t + h, y_new, p, mode)
         scale = self.atol + self.rtol * torch.maximum(y.abs(), y_new.abs())
-        e53 = (torch.tensordot(self.E, K[:s + 1], dims=1) / scale).square().sum(2)
+        e53 = (torch.tensordot(self.E, K[:s + 1], dims=1) / scale).square() @ self.ones
         denom = e53[0] + 0.01 * e53[1]
         err = h.abs() * e53[0] / torch.sqrt(denom * self.n).clamp_min(1e-300)
-        finite = torch.isfinite(err) & torch.isfinite(y_new.sum(1) + K[s].sum(1))
+        finite = torch.isfinite(err) & torch.isfinite((y_new + K[s]) @ self.ones)
         return y_new, K[s], K, err, finite
 
     def trial(self):
@@ -342,6 +384,15 @@ class _Run:
         factor = (SAFETY * err.clamp_min(1e-300) ** (-self.tab.error_exponent)).clamp(MIN_FACTOR, MAX_FACTOR)
         # no growth on a rejection or on the step right after one (Hairer's DOP853 control)
         factor = torch.where(accept & ~self.rejected, factor, factor.clamp(max=1.0))
+        # Gustafsson's predictive cap, between consecutive accepted steps of the controller's own
+        # size (h_acc is nan before the first one and after a step clipped at t_end or a cap:
+        # the ratio of a clipped step to its predecessor says nothing about the error trend)
+        gus = (SAFETY * (h / self.h_acc) * (self.err_acc / err.clamp_min(1e-300) ** 2) ** self.tab.error_exponent
+               ).clamp(MIN_FACTOR, MAX_FACTOR)
+        own = h >= self.h
+        factor = torch.where(accept & own & (gus < factor), gus, factor)
+        self.h_acc = torch.where(accept, torch.where(own, h, torch.full_like(h, math.nan)), self.h_acc)
+        self.err_acc = torch.where(accept, err.clamp_min(1e-2), self.err_acc)
         factor = torch.where(finite, factor, torch.full_like(factor, MIN_FACTOR))
         self.rejected = ~accept
         self.h = h * factor
@@ -430,14 +481,25 @@ class _Run:
             def state_at(tt):
                 return _interpolate(F, y0r, (tt - t0r) / h0r)
 
+            repeated = {}        # the rows' parameters repeated k times, per k
+
+            def at_points(fn, tt):
+                """``fn(t, y, p)`` on the dense output at times ``tt`` (``(R, k)``) -> ``(R, k, m)``."""
+                R, k = tt.shape
+                if k not in repeated:
+                    repeated[k] = _repeat(pr, R, k, self.dev)
+                y = _interpolate(F[:, :, None], y0r[:, None], (tt - t0r[:, None]) / h0r[:, None])
+                return _on_grid(fn, tt, y, repeated[k])
+
             tc = t1a[r]
+            t_sw, at_sw = tc, None
             if crossed_sw is not None and bool(crossed_sw[r].any()):
                 cs, mr = crossed_sw[r], ma[r]
-                t_hit = _locate(lambda tt: ((self.system.switches(tt, state_at(tt), pr) * mr <= 0) & cs).any(1),
-                                t0r.clone(), t0r + h0r)
-                tc = torch.where(cs.any(1), torch.minimum(tc, t_hit), tc)
+                t_sw, at_sw = _locate(lambda tt: (at_points(self.system.switches, tt) * mr[:, None] <= 0) & cs[:, None],
+                                      t0r.clone(), t0r + h0r, cs, points=self.section_points(len(t0r)))
+                tc = torch.where(cs.any(1), torch.minimum(tc, t_sw), tc)
             for e, g in zip(self.events, g0):
-                t_hit = _first_crossing(lambda tt, e=e: _event_values(e, tt, state_at(tt), pr),
+                t_hit = _first_crossing(lambda tt, e=e: at_points(lambda *a: _event_values(e, *a), tt),
                                         g[r], t0r, tc, e.direction)
                 tc = torch.minimum(tc, t_hit)
             cut = tc < t1a[r]
@@ -447,8 +509,8 @@ class _Run:
             if bool(cut.any()):
                 yr[cut] = state_at(tc)[cut]
             y_judge[r] = yr            # surfaces and events reached are judged on the interpolant
-            if hit is not None:
-                hit[r] = (ma[r] != 0) & (self.system.switches(tc, yr, pr) * ma[r] <= 0) & (tc > t0r)[:, None]
+            if at_sw is not None:     # the surfaces crossed at the located time (unless an event came first)
+                hit[r] = at_sw & ((tc == t_sw) & (tc > t0r))[:, None]
             if bool(cut.any()):
                 yr = yr.clone()
                 yr[cut] = redo[cut]
