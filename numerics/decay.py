@@ -226,9 +226,14 @@ class DecayFlow(DeepDiagonalFlow):
         leaving = slide & exit_hit
         side = torch.where(leaving, torch.sign(equivalent_control(M, c0, slide, side)), side)
         sig = self.surfaces(w, g, r, nu)
-        # a surface whose exit fired (|mu| reached 1) leaves to the side sign(mu): it is not
-        # re-admitted at the same instant on a rounding-level |mu| < 1 (an undecidable tie)
-        near = ((sig.abs() <= self.stationary_tol * self._scale(p)[:, None]) | (side * sig < 0)) & live & q1 & ~leaving
+        # Surfaces within the band count as reached only while the field carries the state
+        # towards them (a surface just left is within the band for a while: admitting it would
+        # make the state slide off its surface, at the band's distance); a surface behind its
+        # side was crossed unseen. A surface whose exit fired (|mu| reached 1) leaves to the side
+        # sign(mu): it is not re-admitted at the same instant on a rounding-level |mu| < 1.
+        rate = c0 - (M @ torch.where(slide, equivalent_control(M, c0, slide, side), side)[..., None])[..., 0]
+        band = (sig.abs() <= self.stationary_tol * self._scale(p)[:, None]) & (side * rate <= 0)
+        near = (band | (side * sig < 0)) & live & q1 & ~leaving
         cand = ((slide & ~leaving) | hit | near) & live & q1
         side = torch.where(live, side, torch.zeros_like(side))
         active, side, _ = resolve(M, c0, cand, side, near)

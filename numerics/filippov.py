@@ -18,7 +18,8 @@ balance laws BAL-1/BAL-2 exact while sliding. A singular ``M_AA`` (more zero sur
 independent constraints, e.g. a regression at an interpolating point) takes the minimum-norm
 solution (pseudo-inverse of the column-equilibrated system).
 
-**Active-set rule.** Surfaces that are reached (or found within tolerance of 0) join ``A``;
+**Active-set rule.** Surfaces that are reached (or found within tolerance of 0 while the
+field carries the state towards them) join ``A``;
 ``mu_A`` is solved; while some ``|mu_j| > 1`` the surface with the largest ``|mu_j|`` leaves
 ``A`` to the side ``sign(mu_j)`` (the field on the far side still points across it: a
 crossing) and ``mu`` is solved again. A sliding surface leaves when ``|mu_j|`` reaches 1
