@@ -168,9 +168,13 @@ def rel(a, b) -> float:
     return float(np.max(np.abs(a - b) / np.abs(b)))
 
 
-def row(rows, problem, solver, n, seconds, err, note=""):
+def row(rows, problem, solver, n, seconds, err, note="", block=None):
+    """One result; ``block`` is the batch size of the package's row it is compared with
+    (default ``n``: a baseline that finished only part of the batch still compares per trajectory
+    with the package on the whole batch)."""
     rate = n / seconds if seconds and n else math.nan
-    rows.append(dict(problem=problem, solver=solver, n=n, seconds=seconds, rate=rate, error=err, note=note))
+    rows.append(dict(problem=problem, solver=solver, n=n, block=n if block is None else block,
+                     seconds=seconds, rate=rate, error=err, note=note))
     print(f"  {problem}: {solver}: {seconds:.3f} s", file=sys.stderr, flush=True)
 
 
@@ -187,7 +191,7 @@ def bench_smooth(rows, ns, devices, rtol, atol, budget, scipy_n):
         k = min(n, scipy_n)
         w, sec_s, done = timed(run_scipy, alpha[:k], 2.0, 5.0, rtol, atol, budget)
         row(rows, "smooth q=2", "scipy DOP853 loop", done, sec_s, rel(np.prod(w, 1), exact[:done]) if done else math.nan,
-            f"{done} of the first {k}" if done < n else "")
+            f"{done} of the first {k}" if done < n else "", block=n)
 
 
 def bench_arrival(rows, q, name, n, devices, rtol, atol, budget):
@@ -211,7 +215,7 @@ def bench_arrival(rows, q, name, n, devices, rtol, atol, budget):
     k = min(n, 20)
     w, sec_s, done = timed(run_scipy, alpha[:k], q, 3.0, rtol, atol, budget)
     err_s = float(np.abs(w - Y ** (1 / L)).max()) if done else math.nan
-    row(rows, name, "scipy DOP853 loop", done, sec_s, err_s, f"{done} of {k} finished within {budget:g} s")
+    row(rows, name, "scipy DOP853 loop", done, sec_s, err_s, f"{done} of {k} finished within {budget:g} s", block=n)
 
 
 def regression_problem(n):
@@ -299,10 +303,10 @@ def report(rows) -> str:
     ours = {}
     for r in rows:
         if r["solver"].startswith("steepmirror"):
-            ours[(r["problem"], r["n"], r["solver"].split("(")[1])] = r["rate"]
+            ours[(r["problem"], r["block"], r["solver"].split("(")[1])] = r["rate"]
     for r in rows:
         dev = r["solver"].split("(")[1] if "(" in r["solver"] else "cpu)"
-        base = ours.get((r["problem"], r["n"], dev)) or next(
+        base = ours.get((r["problem"], r["block"], dev)) or next(
             (v for (p, n_, d), v in ours.items() if p == r["problem"] and d == "cpu)"), None)
         ratio = "" if r["solver"].startswith("steepmirror") or not base or not math.isfinite(r["rate"]) \
             else f"{base / r['rate']:.1f}x"
