@@ -9,7 +9,8 @@ Problems (deep diagonal ``L = 3``, reference loss ``f = (x - y)^2/2``, ``y = 1``
                  state ``w_k = y^(1/L)`` and exact arrival time (ESC-1 at ``x1 = y``);
 * ``sign``       ``q = 1`` through sliding at the minimizer; same exact answers;
 * ``regression`` ``q = 1.5`` linear regression with 50 coordinates (``N = 30`` samples); the
-                 reference is the package's own run at ``rtol = 1e-13``.
+                 reference is the package's own run at ``rtol = 1e-13``; torchdiffeq also runs
+                 at a 100x tighter tolerance (its error at the common one is far larger).
 * ``sign regression`` ``q = 1`` on the same regression (``L = 2``) through its sliding phase:
                  the exact event-to-event sign integrator (:mod:`numerics.sign`) against the
                  DOP853 Filippov flow (``numerics.decay.DecayFlow``, ``nu = 0``); no closed form,
@@ -261,12 +262,16 @@ def bench_regression(rows, n, devices, rtol, atol, budget):
         err = float(((res.x.cpu() - ref).abs().max() / ref.abs().max()))
         row(rows, "regression q=1.5 (50 coords)", f"steepmirror ({dev.type})", n, sec, err,
             "error vs the package at rtol 1e-13 (no closed form)")
-        start = time.perf_counter()
         try:
             from torchdiffeq import odeint
-            Xd, yd = X.to(dev), y.to(dev)
+        except ImportError:
+            continue
+        Xd, yd = X.to(dev), y.to(dev)
+        tighter = f"at rtol {rtol * 1e-2:g}, towards the package's error"
+        for tol, note in ((rtol, ""), (rtol * 1e-2, tighter)):
+            start = time.perf_counter()
 
-            def f(t, wf):
+            def f(t, wf, start=start):
                 if time.perf_counter() - start > budget:
                     raise Budget
                 w = wf.reshape(n, 50, 2)
@@ -274,16 +279,15 @@ def bench_regression(rows, n, devices, rtol, atol, budget):
                 gr = ((x @ Xd.T - yd) @ Xd / Xd.shape[0])
                 z = gr[..., None] * w.flip(-1)
                 return (-torch.sign(z) * z.abs() ** 0.5).reshape(n, -1)
-            sol = odeint(f, w0.to(dev).reshape(n, -1), torch.tensor([0.0, 2.0], dtype=torch.float64, device=dev),
-                         rtol=rtol, atol=atol)
-            xt = sol[-1].reshape(n, 50, 2).prod(-1).cpu()
-            row(rows, "regression q=1.5 (50 coords)", f"torchdiffeq dopri5 ({dev.type})", n,
-                time.perf_counter() - start, float((xt - ref).abs().max() / ref.abs().max()))
-        except Budget:
-            row(rows, "regression q=1.5 (50 coords)", f"torchdiffeq dopri5 ({dev.type})", n,
-                time.perf_counter() - start, math.nan, f"stopped after the {budget:g} s budget")
-        except ImportError:
-            pass
+            try:
+                sol = odeint(f, w0.to(dev).reshape(n, -1), torch.tensor([0.0, 2.0], dtype=torch.float64, device=dev),
+                             rtol=tol, atol=atol * tol / rtol)
+                xt = sol[-1].reshape(n, 50, 2).prod(-1).cpu()
+                row(rows, "regression q=1.5 (50 coords)", f"torchdiffeq dopri5 ({dev.type})", n,
+                    time.perf_counter() - start, float((xt - ref).abs().max() / ref.abs().max()), note)
+            except Budget:
+                row(rows, "regression q=1.5 (50 coords)", f"torchdiffeq dopri5 ({dev.type})", n,
+                    time.perf_counter() - start, math.nan, f"stopped after the {budget:g} s budget {note}")
 
 
 def bench_memory(rows, n, device, rtol, atol):
