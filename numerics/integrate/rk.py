@@ -185,13 +185,13 @@ def _event_values(e, t, y, p):
     return g[:, None] if g.ndim == 1 else g
 
 
-def _first_crossing(fn, g0, t0, t1, direction, samples: int = 8):
+def _first_crossing(fn, g0, t0, t1, direction, samples: int = 8, points: int = 15):
     """Earliest crossing of ``fn`` (times ``(R, S)`` -> values ``(R, S, k)`` on the dense output)
     in ``(t0, t1]``, or ``inf``.
 
     ``fn`` is sampled at ``samples`` points so that a pair of crossings inside one step
     (an event function that dips and returns) is not missed; the first bracketing
-    sub-interval is then searched."""
+    sub-interval is then searched (:func:`_locate` with ``points``)."""
     frac = torch.arange(1, samples + 1, dtype=t0.dtype, device=t0.device) / samples
     tj = t0[:, None] + (t1 - t0)[:, None] * frac
     gj = fn(tj)
@@ -204,7 +204,8 @@ def _first_crossing(fn, g0, t0, t1, direction, samples: int = 8):
     rows = torch.arange(len(t0), device=t0.device)
     lo = torch.where(j > 0, tj[rows, (j - 1).clamp_min(0)], t0)
     g_lo = g_prev[rows, j]
-    t_hit, _ = _locate(lambda tt: _crossed(g_lo[:, None], fn(tt), direction), lo, tj[rows, j], crossed[rows, j, None])
+    t_hit, _ = _locate(lambda tt: _crossed(g_lo[:, None], fn(tt), direction), lo, tj[rows, j], crossed[rows, j, None],
+                       points=points)
     return torch.where(found, t_hit, torch.full_like(t0, math.inf))
 
 
@@ -500,7 +501,7 @@ class _Run:
                 tc = torch.where(cs.any(1), torch.minimum(tc, t_sw), tc)
             for e, g in zip(self.events, g0):
                 t_hit = _first_crossing(lambda tt, e=e: at_points(lambda *a: _event_values(e, *a), tt),
-                                        g[r], t0r, tc, e.direction)
+                                        g[r], t0r, tc, e.direction, points=self.section_points(len(t0r)))
                 tc = torch.minimum(tc, t_hit)
             cut = tc < t1a[r]
             if bool(cut.any()):
