@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import torch
 
-from .filippov import equivalent_control, resolve
+from .filippov import equivalent_control, resolve, surface_rate
 from .flows import DeepDiagonalFlow, exclusive_prod, frozen_phi
 
 
@@ -184,7 +184,7 @@ class DecayFlow(DeepDiagonalFlow):
         sign_r = self._factor_signs(r, mode) if self.decay == "decoupled" else None
         M, c0 = self.control(t, w, x, g, r, nu, p, sign_r)
         u = self._u(t, w, x, g, r, nu, p, sign_r)
-        rate = c0 - (M @ u[..., None])[..., 0]
+        rate = surface_rate(M, c0, u)
         gap = p["side"] * self.surfaces(w, g, r, nu)
         closing = -p["side"] * rate
         band = self.stationary_tol * self._scale(p)[:, None]        # surfaces within it count as reached
@@ -231,7 +231,7 @@ class DecayFlow(DeepDiagonalFlow):
         # make the state slide off its surface, at the band's distance); a surface behind its
         # side was crossed unseen. A surface whose exit fired (|mu| reached 1) leaves to the side
         # sign(mu): it is not re-admitted at the same instant on a rounding-level |mu| < 1.
-        rate = c0 - (M @ torch.where(slide, equivalent_control(M, c0, slide, side), side)[..., None])[..., 0]
+        rate = surface_rate(M, c0, torch.where(slide, equivalent_control(M, c0, slide, side), side))
         band = (sig.abs() <= self.stationary_tol * self._scale(p)[:, None]) & (side * rate <= 0)
         near = (band | (side * sig < 0)) & live & q1 & ~leaving
         cand = ((slide & ~leaving) | hit | near) & live & q1

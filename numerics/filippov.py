@@ -33,6 +33,11 @@ import torch
 RCOND = 1e-10        # singular values below RCOND x the largest are treated as 0
 
 
+def surface_rate(M, c0, u):
+    """``d sigma/dt = c0 - M u`` ``(B, K)`` for signs or multipliers ``u`` ``(B, K)``."""
+    return c0 - (M @ u[..., None])[..., 0]
+
+
 def equivalent_control(M, c0, active, side):
     """Multipliers ``mu`` ``(B, K)``: ``M_AA mu_A = c0_A - M_AI side_I`` per row, 0 off ``A``.
 
@@ -42,7 +47,7 @@ def equivalent_control(M, c0, active, side):
         return torch.zeros_like(c0)
     rows = active.any(1)
     M, c0, act, side = M[rows], c0[rows], active[rows], side[rows]
-    c = c0 - (M @ torch.where(act, torch.zeros_like(side), side)[..., None])[..., 0]
+    c = surface_rate(M, c0, torch.where(act, torch.zeros_like(side), side))
     both = act[:, :, None] & act[:, None, :]
     eye = torch.eye(M.shape[-1], dtype=M.dtype, device=M.device)
     Ma = torch.where(both, M, eye.expand_as(M))
@@ -81,7 +86,7 @@ def resolve(M, c0, candidates, side, near=None):
             side = torch.where(drop, torch.sign(mu), side)
             active &= ~drop
             continue
-        rate = c0 - (M @ torch.where(active, mu, side)[..., None])[..., 0]
+        rate = surface_rate(M, c0, torch.where(active, mu, side))
         back = near & ~active & (side * rate < 0)
         if not bool(back.any()):
             break
@@ -90,4 +95,4 @@ def resolve(M, c0, candidates, side, near=None):
     return active, side, mu
 
 
-__all__ = ["equivalent_control", "resolve"]
+__all__ = ["equivalent_control", "resolve", "surface_rate"]
