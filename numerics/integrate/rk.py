@@ -494,14 +494,15 @@ class _Run:
 
             tc = t1a[r]
             t_sw, at_sw = tc, None
+            points = self.section_points(len(t0r))
             if crossed_sw is not None and bool(crossed_sw[r].any()):
                 cs, mr = crossed_sw[r], ma[r]
                 t_sw, at_sw = _locate(lambda tt: (at_points(self.system.switches, tt) * mr[:, None] <= 0) & cs[:, None],
-                                      t0r.clone(), t0r + h0r, cs, points=self.section_points(len(t0r)))
+                                      t0r.clone(), t0r + h0r, cs, points=points)
                 tc = torch.where(cs.any(1), torch.minimum(tc, t_sw), tc)
             for e, g in zip(self.events, g0):
                 t_hit = _first_crossing(lambda tt, e=e: at_points(lambda *a: _event_values(e, *a), tt),
-                                        g[r], t0r, tc, e.direction, points=self.section_points(len(t0r)))
+                                        g[r], t0r, tc, e.direction, points=points)
                 tc = torch.minimum(tc, t_hit)
             cut = tc < t1a[r]
             if bool(cut.any()):
