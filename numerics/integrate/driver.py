@@ -382,6 +382,11 @@ def integrate(system: ODESystem, t0, y0: torch.Tensor, t_end, params: dict | Non
     ``t_end < t0`` integrates backward (every trajectory in the same direction): times, events,
     ``t_eval`` and the dense output are in the original time; an event's ``direction`` refers to
     the order in which its values are met along the integration, as in ``scipy.integrate``.
+    A row takes the same steps, bit for bit, alone as inside any batch, provided the field computes
+    each row by itself (elementwise arithmetic; a vectorized ``pow``/``exp``/``cos`` or a BLAS
+    product ``y @ A.T`` in the field may round a row differently with its position in the batch).
+    ``Solution.event_log`` (or ``event_times(j, row)``) holds every firing of each event;
+    ``t_events``/``y_events`` keep the first.
     """
     if not isinstance(y0, torch.Tensor) or y0.ndim != 2:
         raise ValueError(f"y0 must be a tensor of shape (batch, n), got {getattr(y0, 'shape', y0)}")
