@@ -34,7 +34,7 @@ from . import symbols as S
 from .deep import balanced
 from .derivation import Derivation, check_identity
 from .escape import escape_time, escape_time_closed_form
-from .potentials import RootSpec
+from .kernelspec import KernelSpec, RootSpec, kernel_args
 from .symbols import L, d, m, phi, q, x, y
 
 nu = sp.Symbol("nu", positive=True)       # decay strength
@@ -401,9 +401,6 @@ def step_count(L, alpha, method="gd", y=1.0, target=0.5, eta=None) -> float:
 
 def kernel_specs() -> list:
     """The DEC/ESC-4 kernels (a provider of :data:`theory.catalog.PROVIDERS`)."""
-    from .catalog import _args
-    from .codegen import KernelSpec
-
     _, hgrad, h = decay_mirror()
     _, forms = equilibria()
     _, step, extra = discrete_steps()
@@ -411,20 +408,20 @@ def kernel_specs() -> list:
     box = sp.Piecewise((y, y <= nu ** (-L)), (nu ** (-L), True))
     return [
         KernelSpec("dec1_h_grad", "DEC-1", "Gradient h'(x) = x^(1-m) of the decoupled-decay regularizer.",
-                   hgrad, _args(x, L, q), "odd"),
+                   hgrad, kernel_args(x, L, q), "odd"),
         KernelSpec("dec1_h", "DEC-1", "The decoupled-decay regularizer h(x) = x^(2-m)/(2-m).",
-                   h, _args(x, L, q), "even"),
+                   h, kernel_args(x, L, q), "even"),
         KernelSpec("dec2_decoupled", "DEC-2", "Stable non-zero equilibrium x* of the balanced flow on "
                    "(x-y)^2/2 with decoupled decay, 1 < q <= 2 (raises if there is none).",
-                   forms["decoupled"][0], _args(y, nu, L, q), root=forms["decoupled"][1]),
+                   forms["decoupled"][0], kernel_args(y, nu, L, q), root=forms["decoupled"][1]),
         KernelSpec("dec2_coupled", "DEC-2", "Stable non-zero equilibrium x* with coupled decay, any q "
-                   "(raises if there is none).", forms["coupled"][0], _args(y, nu, L), root=forms["coupled"][1]),
+                   "(raises if there is none).", forms["coupled"][0], kernel_args(y, nu, L), root=forms["coupled"][1]),
         KernelSpec("dec2_box", "DEC-2", "Equilibrium x* = min(y, nu^-L) with decoupled decay at q = 1.",
-                   box, _args(y, nu, L)),
+                   box, kernel_args(y, nu, L)),
         KernelSpec("esc4_gd_step", "ESC-4", "Largest stable GD step 2/lambda_max at the balanced solution.",
-                   step, _args(y, L)),
+                   step, kernel_args(y, L)),
         KernelSpec("esc4_gd_extra", "ESC-4", "First-order excess of GD steps over T/eta from a0 to a1.",
-                   extra, _args(a0, a1, y, L)),
+                   extra, kernel_args(a0, a1, y, L)),
     ]
 
 

@@ -77,7 +77,8 @@ def _decayed(gen, B, n, L, ctx):
                  "[0.5, 2], so the rate is good to ~1e-12 x e^2 / 0.5 / 0.1 < 1e-9",
        mutation="predicted rate nu (the factor q dropped)")
 def bal2(ctx):
-    from theory.codegen import KernelSpec, compile_function
+    from theory.kernelspec import KernelSpec
+    from theory.printer import compile_function
     from theory.decay import schedule
     from theory.symbols import t as t_sym
 
