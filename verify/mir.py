@@ -30,7 +30,9 @@ def _dual_and_path(w0, qv, hess, grad, t_end, ctx, times=4, params=None):
     """Simulate the parameter flow (with ``int phi``) and the mirror ODE from the same x0.
 
     Returns (max relative error between the two x-paths, max relative error of the
-    closed-form ``R'(x(T)) - R'(x(0))`` against ``-int phi``, the worst values).
+    closed-form ``R'(x(T)) - R'(x(0))`` against ``-int phi``, the worst values, and the
+    measured series: the output times ``(B, times)`` and there ``x`` of both flows and
+    ``-int phi``, each ``(B, times, n)``).
     The mirror ODE's steps are capped at ``T/64``: at ``q = 1`` its solution ``(alpha + t)^L``
     is a polynomial on which DOP853's error estimate is blind (uncapped: 4e-9 at rtol 1e-12)."""
     B = w0.shape[0]
@@ -48,7 +50,8 @@ def _dual_and_path(w0, qv, hess, grad, t_end, ctx, times=4, params=None):
     path_err = rel_err(xs_mir, xs_par)
     dual = grad(par.x, qv[:, None]) - grad(x0, qv[:, None])
     integral = -par.extras
-    return path_err, rel_err(dual, integral), (dual, integral)
+    paths = (t_eval, xs_par, xs_mir, -par.solution.ys[..., n * L: n * L + n])
+    return path_err, rel_err(dual, integral), (dual, integral), paths
 
 
 def _report(worst_path, worst_dual, grid, name):
@@ -69,23 +72,26 @@ def mir1(ctx):
     Ls = (1, 2, 3, 4, 5, 6) if ctx.full else (1, 2, 3, 4)
     qs = (1.0, 1.25, 4 / 3, 1.5, 1.75, 2.0) if ctx.full else (1.0, 1.25, 1.5, 2.0)
     alphas = (0.5, 0.2)
-    worst_path, worst_dual = (0.0, None), (0.0, None)
+    worst_path, worst_dual, series = (0.0, None), (0.0, None), []
     for L in Ls:
         grid = [(q, a) for q in qs for a in alphas if a**L < 0.8]
         qv = torch.tensor([g[0] for g in grid], dtype=torch.float64)
         al = torch.tensor([g[1] for g in grid], dtype=torch.float64)
         t_end = torch.tensor([theory.escape_time(L, q, a, Y, 0.9) for q, a in grid], dtype=torch.float64)
         Lp = L + 1 if ctx.mutate else L
-        pe, de, (dual, integ) = _dual_and_path(
+        pe, de, (dual, integ), (t, xp, xm, mi) = _dual_and_path(
             balanced_start(al, 1, L), qv, lambda x, p, Lp=Lp: K.mir1_hess(x, Lp, p["q"][:, None]),
             lambda x, q, Lp=Lp: K.mir1_grad(x, Lp, q), t_end, ctx)
+        series += [dict(L=L, q=q, alpha=a, t=t[i].tolist(), x=xp[i, :, 0].tolist(), x_mirror=xm[i, :, 0].tolist(),
+                        minus_int_phi=mi[i, :, 0].tolist()) for i, (q, a) in enumerate(grid)]
         if not pe <= worst_path[0]:
             worst_path = (pe, dict(L=L))
         if worst_dual[1] is None or not de <= worst_dual[0]:
             i = int(((dual - integ).abs() / integ.abs()).flatten().argmax())
             worst_dual = (de, (dict(L=L, q=grid[i][0], alpha=grid[i][1]), float(dual.flatten()[i]),
                                float(integ.flatten()[i])))
-    return _report(worst_path, worst_dual, dict(Ls=Ls, qs=qs, alphas=alphas), "MIR-1")
+    return dict(_report(worst_path, worst_dual, dict(Ls=Ls, qs=qs, alphas=alphas), "MIR-1"),
+                series=dict(target=0.9, y=Y, cases=series))
 
 
 @check("MIR-2", "Lambda-balanced L = 2 (|u|^q - |v|^q = c): R'' = (c^2 + 4x^q)^(-1/2), "
@@ -107,7 +113,7 @@ def mir2(ctx):
     else:
         hess = lambda x, p: K.mir2_hess(x, p["q"][:, None], p["c"])                # noqa: E731
         grad = lambda x, q: K.mir2_grad(x, q, c)                                   # noqa: E731
-    pe, de, (dual, integ) = _dual_and_path(w0, qv, hess, grad, t_end, ctx, params={"c": c})
+    pe, de, (dual, integ), _ = _dual_and_path(w0, qv, hess, grad, t_end, ctx, params={"c": c})
     i = int(((dual - integ).abs() / integ.abs()).flatten().argmax())
     case = (dict(q=grid[i][0], u=grid[i][1], v=grid[i][2]), float(dual.flatten()[i]), float(integ.flatten()[i]))
     return _report((pe, case[0]), (de, case), dict(qs=qs, starts=starts), "MIR-2")
