@@ -16,8 +16,9 @@ Everything here is SymPy; nothing integrates an ODE. Public API::
 
 from . import reparam
 from .escape import arrival_time, coercivity, escape_class, escape_time, metric_exponent
-from .decay import equilibrium, escape_or_collapse, largest_stable_step, step_count
+from .decay_equilibria import equilibrium, escape_or_collapse
 from .mirror import mirror_potential
+from .steps import largest_stable_step, step_count
 from .models import MODELS, model
 from .potentials import Potential
 

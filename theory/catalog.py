@@ -10,7 +10,7 @@ from functools import lru_cache
 
 import sympy as sp
 
-from . import bias, decay, deep, escape, twobranch
+from . import bias, decay_equilibria, deep, escape, steps, twobranch
 from .energy import energy_identity
 from .kernelspec import KernelSpec, kernel_args, potential_spec
 from .models import MODELS
@@ -62,7 +62,8 @@ def _escape_specs():
 
 # Each theorem family contributes a function returning its KernelSpecs; the generated
 # modules list them in this order. A new family appends its provider here.
-PROVIDERS = [_geometry_specs, _mirror_specs, _escape_specs, decay.kernel_specs, bias.kernel_specs]
+PROVIDERS = [_geometry_specs, _mirror_specs, _escape_specs, decay_equilibria.kernel_specs, steps.kernel_specs,
+             bias.kernel_specs]
 
 
 @lru_cache(maxsize=None)

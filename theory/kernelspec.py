@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import mpmath
 import sympy as sp
 
 from .symbols import x
@@ -41,6 +42,34 @@ class RootSpec:
     @property
     def slope(self) -> sp.Expr:
         return sp.diff(self.residual, self.var)
+
+    def solve(self, values: dict, modules=("mpmath",), dps: int = 30, maxiter: int = 400):
+        """The root (an ``mpf``) with the parameters at ``values`` (``{symbol: number}``), to
+        ``dps`` digits, by the rule of the generated kernels (``special.solve_increasing``):
+        a bracket grown from ``start`` by doubling steps, then Newton steps, bisection
+        whenever Newton leaves the bracket. Raises ``ArithmeticError`` if that fails."""
+        with mpmath.workdps(dps + 10):
+            fn = sp.lambdify([self.var], (self.residual.subs(values), self.slope.subs(values)), list(modules))
+            v = mpmath.mpf(sp.lambdify([], self.start.subs(values), list(modules))())
+            lo, hi, step, tol = None, None, mpmath.mpf(1), mpmath.mpf(10) ** -dps
+            for _ in range(maxiter):
+                f = fn(v)[0]
+                lo, hi = (v, hi) if f <= 0 else (lo, v)
+                if lo is not None and hi is not None:
+                    break
+                v, step = v + step if hi is None else v - step, 2 * step
+            else:
+                raise ArithmeticError("RootSpec.solve: could not bracket the root")
+            v = (lo + hi) / 2
+            for _ in range(maxiter):
+                f, df = fn(v)
+                lo, hi = (v, hi) if f <= 0 else (lo, v)
+                newton = v - f / df if df > 0 else lo - 1
+                v_next = newton if lo < newton < hi else (lo + hi) / 2
+                if abs(v_next - v) <= tol * (1 + abs(v)) or hi - lo <= tol * (1 + abs(v)):
+                    return +v_next
+                v = v_next
+        raise ArithmeticError("RootSpec.solve: Newton steps did not converge")
 
 
 @dataclass(frozen=True)

@@ -89,7 +89,7 @@ def _decayed(gen, B, n, L, ctx):
 def bal2(ctx):
     from theory.kernelspec import KernelSpec
     from theory.printer import compile_function
-    from theory.decay import schedule
+    from theory.decay_balance import schedule
     from theory.symbols import t as t_sym
 
     s_expr, s_int = schedule(SCHEDULE)
