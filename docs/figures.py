@@ -2,7 +2,8 @@
 
 A figure function takes a :class:`Context` and returns a :class:`Figure` (a file under
 ``figures/`` and a LaTeX caption) or a :class:`Skipped` note when what it needs does not
-exist yet. ``@figure(FAMILY)`` registers it; every family also gets
+exist yet. Figures simulate nothing: the simulated side is the series the checks of the
+same verify run stored (``Result.series`` in ``ctx.results``). ``@figure(FAMILY)`` registers it; every family also gets
 :func:`verification_figure` (error / tolerance of each check of the verify run), so a new
 family has a figure before it registers its own. Matplotlib runs with the Agg backend and
 writes vector PDFs; every axis is labelled, every plot has a legend, and quantities that
@@ -50,7 +51,6 @@ def class_handles() -> list:
 @dataclass
 class Context:
     folder: Path                  # where figure files go (``<out>/figures``)
-    device: str = "cpu"
     results: dict | None = None   # the verify JSON of the same build
 
 
