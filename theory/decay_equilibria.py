@@ -189,6 +189,19 @@ def _check(L_, q_, nu_, y_, decay):
             validate.positive(y_, "y"), validate.choice(decay, DECAYS, "decay"))
 
 
+@lru_cache(maxsize=None)
+def _residual_parts(decay: str):
+    """``(L, q, nu, y) -> (gamma, c)`` of ``g(x) = x - y + c x^(-gamma)`` in mpmath."""
+    return sp.lambdify([L, q, nu, y], (GAMMA[decay], COEFF[decay]), "mpmath")
+
+
+@lru_cache(maxsize=None)
+def _solvable_form(decay: str, which: str):
+    """:func:`_root_form` with ``x(v)`` compiled to mpmath: ``(x(v, L, q, nu, y), RootSpec)``."""
+    xv, root = _root_form(decay, which)
+    return sp.lambdify([v, L, q, nu, y], xv, "mpmath"), root
+
+
 def _roots(L_, q_, nu_, y_, decay):
     """``(smaller, larger)`` roots of ``g`` on ``(0, y)`` (``smaller = 0`` when ``gamma <= 0``),
     or ``None`` when ``g > 0`` there (the saddle is the only equilibrium): ``(y - x) x^gamma - c``
@@ -196,14 +209,14 @@ def _roots(L_, q_, nu_, y_, decay):
     (:func:`_root_form`) solved at 30 digits."""
     subs = {L: L_, q: sp.Float(q_, 30), nu: sp.Float(nu_, 30), y: sp.Float(y_, 30)}   # exact binary values
     with mpmath.workdps(30):
-        gam, c = (mpmath.mpf(str(sp.N(e[decay].subs(subs), 30))) for e in (GAMMA, COEFF))
+        args = [mpmath.mpf(sp.Float(subs[s_], 30)._mpf_) for s_ in (L, q, nu, y)]   # no float division
+        gam, c = _residual_parts(decay)(*args)
         yy = mpmath.mpf(y_)
         x_lo = gam * yy / (1 + gam) if gam > 0 else yy * mpmath.mpf(10) ** -40
         if (yy - x_lo) * x_lo**gam - c <= 0:
             return None
-        forms = ("larger", "smaller") if gam > 0 else ("larger",)
-        roots = [sp.lambdify([v], xv.subs(subs), "mpmath")(root.solve(subs))
-                 for xv, root in (_root_form(decay, which) for which in forms)]
+        roots = [xv(root.solve(subs), *args)
+                 for xv, root in (_solvable_form(decay, w_) for w_ in ("larger", "smaller")[:1 + (gam > 0)])]
         return (roots[1] if gam > 0 else mpmath.mpf(0)), roots[0]
 
 

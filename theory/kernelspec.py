@@ -9,6 +9,7 @@ these, the printer (:mod:`theory.printer`) turns them into code; neither needs t
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import mpmath
 import sympy as sp
@@ -48,13 +49,17 @@ class RootSpec:
         ``dps`` digits, by the rule of the generated kernels (``special.solve_increasing``):
         a bracket grown from ``start`` by doubling steps, then Newton steps, bisection
         whenever Newton leaves the bracket. Raises ``ArithmeticError`` if that fails."""
+        syms, modules = tuple(values), tuple(modules)
+        try:
+            fn, start = _lambdified(self, syms, modules)
+        except TypeError:                      # unhashable modules (custom translations)
+            fn, start = _lambdified.__wrapped__(self, syms, modules)
         with mpmath.workdps(dps + 10):
-            fn = sp.lambdify([self.var], (self.residual.subs(values), self.slope.subs(values)), list(modules))
-            v = mpmath.mpf(sp.lambdify([], self.start.subs(values), list(modules))())
+            vals = [mpmath.mpf(sp.Float(values[s_], dps + 10)._mpf_) for s_ in syms]
+            v = mpmath.mpf(start(*vals))
             lo, hi, step, tol = None, None, mpmath.mpf(1), mpmath.mpf(10) ** -dps
             for _ in range(maxiter):
-                f = fn(v)[0]
-                lo, hi = (v, hi) if f <= 0 else (lo, v)
+                lo, hi = (v, hi) if fn(v, *vals)[0] <= 0 else (lo, v)
                 if lo is not None and hi is not None:
                     break
                 v, step = v + step if hi is None else v - step, 2 * step
@@ -62,7 +67,7 @@ class RootSpec:
                 raise ArithmeticError("RootSpec.solve: could not bracket the root")
             v = (lo + hi) / 2
             for _ in range(maxiter):
-                f, df = fn(v)
+                f, df = fn(v, *vals)
                 lo, hi = (v, hi) if f <= 0 else (lo, v)
                 newton = v - f / df if df > 0 else lo - 1
                 v_next = newton if lo < newton < hi else (lo + hi) / 2
@@ -70,6 +75,13 @@ class RootSpec:
                     return +v_next
                 v = v_next
         raise ArithmeticError("RootSpec.solve: Newton steps did not converge")
+
+
+@lru_cache(maxsize=64)
+def _lambdified(root: RootSpec, syms: tuple, modules: tuple):
+    """``(v, *params) -> (residual, slope)`` and ``params -> start``, compiled once per form."""
+    return (sp.lambdify([root.var, *syms], (root.residual, root.slope), list(modules)),
+            sp.lambdify(list(syms), root.start, list(modules)))
 
 
 @dataclass(frozen=True)
