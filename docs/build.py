@@ -4,12 +4,13 @@
     python -m docs.build --only ESC          # docs/derivations-ESC.*: that family alone
     python -m docs.build --results r.json    # reuse the JSON of `python -m verify.all --json`
     python -m docs.build --tex-only          # the .tex and figures, no PDF (no TeX needed)
-    python -m docs.build --no-figures        # no simulations for figures (fast drafts)
+    python -m docs.build --no-figures        # no figures (fast drafts)
 
 Without ``--results`` the verify run (``python -m verify.all --json``, same ``--only``)
-runs in a subprocess while the derivations and simulation figures are computed. Its
-JSON is written beside the document (``derivations.json``): the tables print exactly
-its numbers. Outputs are written atomically (temporary file + rename); LaTeX byproducts
+runs in a subprocess while the derivations are collected. Its JSON is written beside
+the document (``derivations.json``): the tables print exactly its numbers, and the
+figures draw the series its checks measured (``Result.series``) instead of simulating
+again. Outputs are written atomically (temporary file + rename); LaTeX byproducts
 stay in ``<out>/_build``. Exit status: 0 when the document was written (failed checks
 are shown as FAIL in it), 1 when the verify run or LaTeX fails, 2 on bad usage or a
 missing LaTeX toolchain (one line saying how to install it).
@@ -189,7 +190,7 @@ def sections_for(families):
 
 
 def make_figures(sections, ctx: F.Context, phase: str, done: dict, skip: bool = False) -> None:
-    """Run the figure functions of ``phase`` ('simulations': those not reading the verify
+    """Run the figure functions of ``phase`` ('independent': those not reading the verify
     JSON; 'results': the others and the verification figures) into ``done``; with
     ``skip``, record each as skipped instead."""
     for sec in sections:
@@ -273,7 +274,7 @@ def _build(args) -> Path:
     out = Path(args.out).resolve()
     stem = "derivations" + ("-" + "-".join(families) if families else "")
     out.mkdir(parents=True, exist_ok=True)
-    ctx = F.Context(out / "figures", device=args.device)
+    ctx = F.Context(out / "figures")
 
     with tempfile.TemporaryDirectory(dir=out, prefix=".verify-") as tmp:
         json_path, proc = Path(tmp) / "results.json", None
@@ -286,7 +287,7 @@ def _build(args) -> Path:
             sections, geometry, catalogue, failures = sections_for(families)
             log(f"derivations and kernels collected ({time.perf_counter() - start:.1f} s)")
             done: dict = {}
-            make_figures(sections, ctx, "simulations", done, args.no_figures)
+            make_figures(sections, ctx, "independent", done, args.no_figures)
             if proc is not None:
                 data = finish_verify(proc, json_path)
             elif not args.results:         # the chosen families have no checks yet

@@ -2,7 +2,8 @@
 
 A figure function takes a :class:`Context` and returns a :class:`Figure` (a file under
 ``figures/`` and a LaTeX caption) or a :class:`Skipped` note when what it needs does not
-exist yet. ``@figure(FAMILY)`` registers it; every family also gets
+exist yet. Figures simulate nothing: the simulated side is the series the checks of the
+same verify run stored (``Result.series`` in ``ctx.results``). ``@figure(FAMILY)`` registers it; every family also gets
 :func:`verification_figure` (error / tolerance of each check of the verify run), so a new
 family has a figure before it registers its own. Matplotlib runs with the Agg backend and
 writes vector PDFs; every axis is labelled, every plot has a legend, and quantities that
@@ -50,7 +51,6 @@ def class_handles() -> list:
 @dataclass
 class Context:
     folder: Path                  # where figure files go (``<out>/figures``)
-    device: str = "cpu"
     results: dict | None = None   # the verify JSON of the same build
 
 
@@ -154,238 +154,166 @@ def verification_figure(ctx: Context, family: str) -> Figure | Skipped:
 
 # ----------------------------------------------------------------------------- BAL
 
-@figure("BAL")
-def balance_conservation(ctx: Context) -> Figure:
-    """BAL-1: the factors move, the differences of ``|w_k|^q`` do not."""
-    import torch
-
+@figure("BAL", results=True)
+def balance_conservation(ctx: Context) -> Figure | Skipped:
+    """BAL-1 as measured by the verify run: the factors move, the differences of ``|w_k|^q`` do not."""
     from numerics._generated import numpy_kernels as NK
-    from numerics.flows import simulate_parameter_flow
-    from numerics.losses import SeparableQuadratic
     from verify.bal import DRIFT_TOL
-    from verify.common import ATOL, RTOL_TIGHT
 
-    qs, L, shown = (1.0, 1.5, 2.0), 3, 1
-    w0 = torch.tensor([[[0.9, -0.4, 0.25]]] * len(qs), dtype=torch.float64)
-    t_eval = torch.linspace(0.05, 3.0, 60, dtype=torch.float64)
-    res = simulate_parameter_flow(w0, torch.tensor(qs, dtype=torch.float64), SeparableQuadratic(-1.5),
-                                  3.0, device=ctx.device, rtol=RTOL_TIGHT, atol=ATOL,
-                                  t_eval=t_eval).raise_on_failure()
-    ws = res.solution.ys.reshape(len(qs), len(t_eval), L).cpu().numpy()
-    t = t_eval.numpy()
-    w0n = w0[:, 0, :].numpy()
+    bal1 = _result(ctx, "BAL-1")
+    cases = [c for c in (bal1 or {}).get("series", {}).get("cases", []) if c["L"] == 3]
+    if not cases:
+        return Skipped("BAL-1 did not run at $L = 3$ in this verify run (or stored no series).")
+    shown = cases[len(cases) // 2]
+    q, L = shown["q"], shown["L"]
+    t, ws = np.array(shown["t"]), np.array(shown["w"])
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(7.2, 2.8))
-    q = qs[shown]
     for k in range(L):
-        a1.plot(t, np.abs(ws[shown, :, k]) ** q, color=COLORS[k], label=f"$|w_{k + 1}(t)|^q$")
+        a1.plot(t, np.abs(ws[:, k]) ** q, color=COLORS[k], marker=".", label=f"$|w_{k + 1}(t)|^q$")
     for k in range(1, L):
-        a1.plot(t, NK.bal1_invariant(ws[shown, :, k], ws[shown, :, 0], q), color=COLORS[k], ls="--",
+        a1.plot(t, NK.bal1_invariant(ws[:, k], ws[:, 0], q), color=COLORS[k], ls="--", marker=".",
                 label=f"$|w_{k + 1}|^q - |w_1|^q$")
     a1.set_xlabel("time $t$")
     a1.set_ylabel("$|w_k|^q$ and differences")
     a1.set_title(f"factors move, differences do not ($q = {q:g}$, $L = {L}$)")
-    a1.legend(ncol=2, loc="center right")
+    a1.legend(ncol=2, loc="best")
     worst = 0.0
-    for i, q in enumerate(qs):
-        inv_t = NK.bal1_invariant(ws[i, :, 1:], ws[i, :, :1], q)
-        inv_0 = NK.bal1_invariant(w0n[i, 1:], w0n[i, :1], q)
-        drift = np.abs(inv_t - inv_0).max(-1) / (np.abs(w0n[i]) ** q).max()
+    for i, c in enumerate(cases):
+        drift = np.array(c["drift"])
         worst = max(worst, float(drift.max()))
-        a2.plot(t, np.maximum(drift, 1e-18), color=COLORS[i], marker=".", ms=3, lw=0.8,
-                label=f"simulated, $q = {q:g}$")
+        a2.plot(c["t"], np.maximum(drift, 1e-18), color=COLORS[i % len(COLORS)], marker=".", ms=3, lw=0.8,
+                label=f"simulated, $q = {c['q']:g}$")
     a2.axhline(DRIFT_TOL, color="k", ls="--", lw=1, label="BAL-1 tolerance")
     a2.set_yscale("log")
     a2.set_ylim(1e-18, 1e-9)
     a2.set_xlabel("time $t$")
     a2.set_ylabel("relative drift of the differences")
     a2.set_title("prediction: zero drift")
-    a2.legend(loc="center right")
+    a2.legend(loc="center right", fontsize=6)
     path = save(fig, ctx, "bal-conservation")
-    return Figure(path, "BAL-1 on $f = (x + 3/2)^2/2$ from $w(0) = (0.9, -0.4, 0.25)$: left, the "
-                        "factors $|w_k|^q$ change while the differences $|w_k|^q - |w_1|^q$ (dashed, "
-                        "kernel \\texttt{bal1\\_invariant}) stay constant; right, the drift "
-                        "$\\max_k |I_k(t) - I_k(0)| / \\max_k |w_k(0)|^q$ of the simulated differences "
-                        "(DOP853, rtol $10^{-13}$; values below $10^{-18}$ drawn at $10^{-18}$), "
-                        f"largest {number(worst)}.")
+    w0 = ", ".join(f"{v:.3g}" for v in shown["w0"])
+    return Figure(path, "BAL-1 as measured by this document's verify run ($L = 3$, random starts with "
+                        "mixed signs and targets): left, one coordinate from $w(0) = "
+                        f"({w0})$: the factors $|w_k|^q$ change while the differences "
+                        "$|w_k|^q - |w_1|^q$ (dashed, kernel \\texttt{bal1\\_invariant}) stay constant; "
+                        "right, the drift $\\max |I(t) - I(0)| / \\max_k |w_k(0)|^q$ of the simulated "
+                        "differences over the three coordinates (DOP853, rtol $10^{-13}$; values below "
+                        f"$10^{{-18}}$ drawn at $10^{{-18}}$), largest {number(worst)}.")
 
 
-def _decay_simulation():
-    """``simulate_parameter_flow`` if it takes ``decay=``/``nu=`` (BAL-2/3, DEC), else ``None``."""
-    import inspect
-
-    from numerics.flows import simulate_parameter_flow
-
-    params = inspect.signature(simulate_parameter_flow).parameters
-    return simulate_parameter_flow if "decay" in params and "nu" in params else None
-
-
-def _equilibrium():
-    """``theory.equilibrium`` (DEC-2), wherever the theory package provides it, else ``None``."""
-    import importlib
-
-    import theory
-
-    if hasattr(theory, "equilibrium"):
-        return theory.equilibrium
-    try:
-        return importlib.import_module("theory.decay").equilibrium
-    except (ImportError, AttributeError):
-        return None
-
-
-@figure("BAL")
+@figure("BAL", results=True)
 def balance_decay(ctx: Context) -> Figure | Skipped:
-    """BAL-2/3: the imbalance under decoupled decay falls like ``exp(-q nu t)``; coupled not."""
-    simulate = _decay_simulation()
-    if simulate is None:
-        return Skipped("balance under coupled vs decoupled decay (BAL-2/3) needs the decay API of "
-                       "\\texttt{simulate\\_parameter\\_flow} (\\texttt{decay=}, \\texttt{nu=}).")
-    import torch
-
-    from numerics._generated import numpy_kernels as NK
-    from numerics.losses import SeparableQuadratic
-    from verify.common import ATOL, RTOL
-
-    qs, nu, t_end, y = (1.0, 1.5, 2.0), 0.5, 3.0, 4.0
-    w0 = torch.tensor([[[0.6, 0.2]]] * len(qs), dtype=torch.float64)
-    qv = torch.tensor(qs, dtype=torch.float64)
-    t_eval = torch.linspace(0.1, t_end, 40, dtype=torch.float64)
-    t = t_eval.numpy()
+    """BAL-2/3 as measured by the verify run: the imbalance under decoupled decay falls like
+    ``exp(-q nu t)``; under coupled decay it does not (except at ``q = 2``)."""
+    runs = {"decoupled": _result(ctx, "BAL-2"), "coupled": _result(ctx, "BAL-3")}
+    if not all(r and r.get("series", {}).get("cases") for r in runs.values()):
+        return Skipped("BAL-2 and BAL-3 did not both run in this verify run (or stored no series).")
     fig, axes = plt.subplots(1, 2, figsize=(7.2, 2.9), sharey=True)
     worst = 0.0
-    for ax, decay in zip(axes, ("decoupled", "coupled")):
-        res = simulate(w0, qv, SeparableQuadratic(y), t_end, device=ctx.device, decay=decay, nu=nu,
-                       rtol=RTOL, atol=ATOL, t_eval=t_eval, max_wall=60.0)
-        if not res.ok():
-            return Skipped(f"the {decay}-decay simulation failed ({escape(res.solution.failures())}).")
-        ws = res.solution.ys[..., :2].cpu().numpy()
-        for i, q in enumerate(qs):
-            inv0 = NK.bal1_invariant(w0[i, 0, 0].item(), w0[i, 0, 1].item(), q)
-            ratio = NK.bal1_invariant(ws[i, :, 0], ws[i, :, 1], q) / inv0
-            pred = np.exp(-q * nu * t)
+    for ax, (decay, res) in zip(axes, runs.items()):
+        nu = res["series"]["nu"]
+        cases = [c for c in res["series"]["cases"] if c["L"] == min(c["L"] for c in res["series"]["cases"])]
+        for i, c in enumerate(cases):
+            t, ratio = np.array(c["t"]), np.array(c["ratio"])
+            pred = np.exp(-c["q"] * nu * t)
             ax.semilogy(t, pred, color=COLORS[i], lw=1, ls="-" if decay == "decoupled" else ":",
-                        label=f"$e^{{-q\\nu t}}$, $q = {q:g}$" + ("" if decay == "decoupled" else " (BAL-2)"))
-            ax.semilogy(t[::2], np.maximum(np.abs(ratio[::2]), 1e-8), "o", color=COLORS[i], ms=3.5,
-                        mfc="none", label=f"simulated, $q = {q:g}$")
+                        label=f"$e^{{-q\\nu t}}$, $q = {c['q']:g}$" + ("" if decay == "decoupled" else " (BAL-2)"))
+            ax.semilogy(t, np.maximum(np.abs(ratio), 1e-8), "o", color=COLORS[i], ms=3.5, mfc="none",
+                        label=f"simulated, $q = {c['q']:g}$")
             if decay == "decoupled":
                 worst = max(worst, _rel(ratio, pred))
-        ax.set_title(f"{decay} decay, $\\nu = {nu:g}$")
+        ax.set_title(f"{decay} decay, $\\nu = {nu:g}$, $L = {cases[0]['L']}$")
         ax.set_xlabel("time $t$")
         ax.legend(fontsize=6, ncol=2)
-    axes[0].set_ylabel(r"imbalance $(|w_1|^q - |w_2|^q)$ / initial")
+    axes[0].set_ylabel(r"imbalance $|w_k|^q - |w_1|^q$ / initial")
     path = save(fig, ctx, "bal-decay")
-    return Figure(path, f"BAL-2/3 on $f = (x - {y:g})^2/2$ from $w(0) = (0.6, 0.2)$ ($L = 2$): the "
-                        "imbalance $|w_1|^q - |w_2|^q$ relative to its initial value (circles, "
-                        "simulated, DOP853 rtol $10^{-12}$). Left, decoupled decay: the prediction "
-                        "$e^{-q\\nu t}$ of BAL-2 (lines), largest relative deviation "
-                        f"{number(worst)}. Right, coupled decay: the same curves dotted for "
-                        "comparison; only $q = 2$ follows them (BAL-3). At $q = 1$ the imbalance "
-                        r"stays constant until $|x\,d| \le \nu \max_k w_k^2$; for $q < 2$ the flow "
-                        r"reaches a stationary point of $F + \nu\|w\|^2/2$, which is balanced, in "
-                        "finite time (imbalance 0; values below $10^{-8}$ drawn at $10^{-8}$).")
+    return Figure(path, "BAL-2/3 as measured by this document's verify run (random starts and targets): "
+                        "the largest initial imbalance $|w_k|^q - |w_1|^q$ of a run relative to its initial "
+                        "value (circles, DOP853, rtol $10^{-13}$). Left, decoupled decay (BAL-2): the "
+                        "prediction $e^{-q\\nu t}$ (lines), largest relative deviation "
+                        f"{number(worst)}. Right, coupled decay (BAL-3): the same law dotted for comparison; "
+                        "only $q = 2$ follows it, at $q = 1$ the imbalance stays constant while "
+                        r"$|x\,d| > \nu \max_k w_k^2$ (values below $10^{-8}$ drawn at $10^{-8}$).")
 
 
-@figure("DEC")
+@figure("DEC", results=True)
 def equilibria(ctx: Context) -> Figure | Skipped:
-    """DEC-2: the stable equilibrium ``x*`` vs ``nu`` for both decay forms."""
-    simulate, equilibrium = _decay_simulation(), _equilibrium()
-    if simulate is None or equilibrium is None:
-        return Skipped("equilibria vs $\\nu$ (DEC-2) need \\texttt{theory.equilibrium} and the decay "
-                       "API of \\texttt{simulate\\_parameter\\_flow}.")
-    import torch
+    """DEC-2: the stable equilibrium ``x*`` vs ``nu`` for both decay forms, with the end points
+    the verify run simulated."""
+    import theory
 
-    from numerics.losses import SeparableQuadratic
-    from verify.common import ATOL, balanced_start
-
-    y, t_end, rtol = 2.0, 60.0, 1e-10
-    cases = ((1.0, 2), (1.5, 2), (2.0, 2), (1.0, 3), (2.0, 3))
-    nus_sim = np.logspace(-1.5, 0.15, 5)
+    dec2 = _result(ctx, "DEC-2")
+    y, cases = 2.0, ((1.0, 2), (1.5, 2), (2.0, 2), (1.0, 3), (2.0, 3))
+    sims = [c for c in (dec2 or {}).get("series", {}).get("cases", []) if c["y"] == y]
+    if not sims:
+        return Skipped(f"DEC-2 ran no case with $y = {y:g}$ in this verify run (or stored no series).")
     nus = np.logspace(-1.7, 0.4, 60)
     fig, axes = plt.subplots(1, 2, figsize=(7.2, 3.0), sharey=True)
     worst = 0.0
     for ax, decay in zip(axes, ("decoupled", "coupled")):
         for i, (q, L) in enumerate(cases):
-            ax.semilogx(nus, [equilibrium(L, q, float(v), y, decay) for v in nus], color=COLORS[i],
+            ax.semilogx(nus, [theory.equilibrium(L, q, float(v), y, decay) for v in nus], color=COLORS[i],
                         ls=class_style(q, L), lw=1.1, label=f"$q = {q:g}$, $L = {L}$")
-        for L in sorted({c[1] for c in cases}):         # one batch per depth: every q and nu
-            batch = [(i, q, v) for i, (q, LL) in enumerate(cases) if LL == L for v in nus_sim]
-            res = simulate(balanced_start(torch.full((len(batch),), y ** (1 / L), dtype=torch.float64),
-                                          1, L), torch.tensor([b[1] for b in batch], dtype=torch.float64),
-                           SeparableQuadratic(y), t_end, device=ctx.device, decay=decay,
-                           nu=torch.tensor([b[2] for b in batch], dtype=torch.float64), rtol=rtol,
-                           atol=ATOL, max_wall=60.0)
-            if not res.ok():
-                return Skipped(f"the {decay}-decay simulation at $L = {L}$ failed "
-                               f"({escape(res.solution.failures())}).")
-            x_end = res.x[:, 0].cpu().numpy()
-            pred = np.array([equilibrium(L, q, float(v), y, decay) for _, q, v in batch])
-            worst = max(worst, float(np.max(np.abs(x_end - pred))) / y)
-            for (i, _, v), xe in zip(batch, x_end):
-                ax.semilogx(v, xe, "o", color=COLORS[i], ms=4, mfc="none")
+            for c in sims:
+                if (c["q"], c["L"], c["decay"]) == (q, L, decay):
+                    worst = max(worst, abs(c["x"] - theory.equilibrium(L, q, c["nu"], y, decay)) / y)
+                    ax.semilogx(c["nu"], c["x"], "o", color=COLORS[i], ms=5, mfc="none")
         ax.set_title(f"{decay} decay")
         ax.set_xlabel(r"decay strength $\nu$")
-    axes[0].set_ylabel(f"equilibrium $x^*$ (start $x_0 = y = {y:g}$)")
+    horizon = dec2["params"]["horizon"]
+    axes[0].set_ylabel(f"equilibrium $x^*$ ($y = {y:g}$)")
     sim_handle = plt.Line2D([], [], marker="o", ls="none", color="gray", mfc="none",
-                            label=f"simulated $x(t = {t_end:g})$")
+                            label=f"simulated $x(t = {horizon:g})$")
     fig.legend(handles=axes[0].get_lines()[:len(cases)] + [sim_handle] + class_handles(),
                loc="outside lower center", ncol=5)
     path = save(fig, ctx, "dec-equilibria")
     return Figure(path, f"DEC-2 on $f = (x - {y:g})^2/2$: the stable equilibrium $x^*(\\nu)$ "
-                        "(lines, \\texttt{equilibrium}, 30 digits) and the end point of the "
-                        f"balanced flow started at $x_0 = y$ and run to $t = {t_end:g}$ (circles, "
-                        "DOP853 rtol $10^{-10}$); $x^* = 0$ where the saddle is the only equilibrium. "
-                        f"Largest deviation {number(worst)} (relative to $y$).")
+                        "(lines, \\texttt{equilibrium}, 30 digits) and the end points of the balanced "
+                        "flows this document's verify run started between $x^*$ and $y$ and ran to "
+                        f"$t = {horizon:g}$ (circles, DOP853 rtol $10^{{-12}}$); $x^* = 0$ where the saddle "
+                        f"is the only equilibrium. Largest deviation {number(worst)} (relative to $y$).")
 
 
 # ----------------------------------------------------------------------------- IB
 
-@figure("IB")
-def implicit_bias(ctx: Context) -> Figure:
-    """IB-2: one sample, the simulated limit vs its characterization; several samples, the
-    distance of the simulated limit from the Bregman point, both as functions of ``q``."""
-    import torch
-
+@figure("IB", results=True)
+def implicit_bias(ctx: Context) -> Figure | Skipped:
+    """IB-2 as measured by the verify run: one sample, the simulated limit vs its
+    characterization and vs the Bregman point; several samples, the distance of the simulated
+    limit from the Bregman point; both as functions of ``q``."""
     from numerics import bias as NB
-    from verify.ib import gradient_flow_limit, steepest_flow_limits
 
-    gen = torch.Generator().manual_seed(7)
-    n, a, L = 8, 0.5, 2
-    qs = (1.25, 1.5, 1.75)
-    X = torch.randn(3, n, generator=gen, dtype=torch.float64).numpy()
-    y = X @ torch.randn(n, generator=gen, dtype=torch.float64).abs().numpy()
-    w0 = torch.full((len(qs), n, L), a, dtype=torch.float64)
-    one, several = [], []
-    for k, Xk, yk in ((1, X[:1], y[:1]), (3, X, y)):
-        sims = np.concatenate([steepest_flow_limits(w0, torch.tensor(qs, dtype=torch.float64), Xk, yk, ctx),
-                               gradient_flow_limit(w0[:1], 2.0, Xk, yk, ctx).x.cpu().numpy()])
-        for q, sim in zip(qs + (2.0,), sims):
-            geo = NB.Balanced(L, q, np.full(n, a ** L))
-            bregman = NB.bregman_point(geo, Xk, yk).x
-            if k == 1:
-                pred = NB.one_sample_point(geo, Xk[0], float(yk[0]))[0]
-                one.append((_normwise(sim, pred), _normwise(sim, bregman)))
-            else:
-                several.append(_normwise(sim, bregman))
-    qq = qs + (2.0,)
+    ib2 = _result(ctx, "IB-2")
+    series = (ib2 or {}).get("series", {})
+    one = [c for c in series.get("cases", []) if (c["model"], c["L"], c["y"]) == ("MIR-1", 2, 3.0)]
+    if not one:
+        return Skipped("IB-2 did not run in this verify run (or stored no series).")
+    z, a = np.array(series["z"]), series["alpha"]
+    n, floor = len(z), 1e-16
+    qs = [c["q"] for c in one]
+    to_pred = [_normwise(c["sim"], c["pred"]) for c in one]
+    to_bregman = [_normwise(c["sim"], NB.bregman_point(NB.Balanced(2, c["q"], np.full(n, a**2)), z[None],
+                                                       np.array([c["y"]])).x) for c in one]
+    several = series["bregman_distance"]
     fig, ax = plt.subplots(figsize=(5.0, 3.0))
-    floor = 1e-16
-    ax.semilogy(qq, [max(e[0], floor) for e in one], "o-", color=COLORS[0],
+    ax.semilogy(qs, [max(e, floor) for e in to_pred], "o-", color=COLORS[0],
                 label="one sample: vs the IB-2 characterization")
-    ax.semilogy(qq, [max(e[1], floor) for e in one], "s--", color=COLORS[1], mfc="none",
+    ax.semilogy(qs, [max(e, floor) for e in to_bregman], "s--", color=COLORS[1], mfc="none",
                 label="one sample: vs the Bregman point")
-    ax.semilogy(qq, [max(e, floor) for e in several], "^:", color=COLORS[2],
+    ax.semilogy([q for q, _ in several], [max(d, floor) for _, d in several], "^:", color=COLORS[2],
                 label="three samples: vs the Bregman point")
     ax.axhline(1e-9, color="gray", lw=0.8, ls="-.", label="IB-2 tolerance $10^{-9}$")
     ax.set_xlabel("steepest exponent $q$")
     ax.set_ylabel(r"$\max|x_\infty - x_{\rm pred}| / \max|x_{\rm pred}|$")
     ax.legend(loc="best")
     path = save(fig, ctx, "ib-bias")
-    return Figure(path, "IB-2 on regression with $n = 8$ coordinates (MIR-1, $L = 2$, balanced start "
-                        f"$\\alpha = {a:g}$): relative distance of the simulated limit (DOP853, rtol "
-                        "$10^{-12}$) from the one-sample characterization $R'(x_\\infty) = R'(x_0) + "
-                        "\\mu\\,\\phi_q(z)$ and from the Bregman point $\\arg\\min\\{D_R(x, x_0): "
-                        "Xx = y\\}$ (KKT solve). Only gradient flow ($q = 2$) ends at the Bregman point "
-                        f"(values below $10^{{-16}}$ drawn at $10^{{-16}}$).")
+    return Figure(path, "IB-2 as measured by this document's verify run (MIR-1, $L = 2$, balanced "
+                        f"starts; one sample: $n = {n}$ coordinates, $\\alpha = {a:g}$; three samples: "
+                        "$n = 8$, $\\alpha = 1/2$): relative distance of the simulated limit (DOP853, rtol $10^{-12}$) from "
+                        "the one-sample characterization $R'(x_\\infty) = R'(x_0) + \\mu\\,\\phi_q(z)$ "
+                        "and from the Bregman point $\\arg\\min\\{D_R(x, x_0): Xx = y\\}$ (KKT solve). "
+                        "Only gradient flow ($q = 2$) ends at the Bregman point (values below "
+                        "$10^{-16}$ drawn at $10^{-16}$).")
 
 
 # ----------------------------------------------------------------------------- MIR
@@ -423,46 +351,38 @@ def potentials(ctx: Context) -> Figure:
                         "$R'(1) = 0$ otherwise.")
 
 
-@figure("MIR")
-def mirror_dual(ctx: Context) -> Figure:
-    """MIR-1: along the simulated parameter flow, ``R'(x(t)) - R'(x(0)) = -int phi_q(f')``."""
-    import torch
-
-    import theory
+@figure("MIR", results=True)
+def mirror_dual(ctx: Context) -> Figure | Skipped:
+    """MIR-1 as measured by the verify run: along the simulated parameter flow,
+    ``R'(x(t)) - R'(x(0)) = -int phi_q(f')``."""
     from numerics._generated import numpy_kernels as NK
-    from numerics.flows import simulate_parameter_flow
-    from numerics.losses import SeparableQuadratic
-    from verify.common import ATOL, RTOL, balanced_start
-    from verify.mir import phi_integral
 
-    cases, alpha, y = ((1.0, 2), (1.0, 4), (1.5, 3), (2.0, 2), (2.0, 3)), 0.5, 1.0
+    mir1 = _result(ctx, "MIR-1")
+    series = (mir1 or {}).get("series", {})
+    cases = [c for c in series.get("cases", []) if c["alpha"] == 0.5 and c["L"] > 1]
+    if not cases:
+        return Skipped("MIR-1 did not run in this verify run (or stored no series).")
     fig, ax = plt.subplots(figsize=(5.5, 3.0))
     worst = 0.0
-    for i, (q, L) in enumerate(cases):
-        t_end = theory.escape_time(L, q, alpha, y, 0.95)
-        t_eval = torch.linspace(0, 1, 41, dtype=torch.float64)[1:] * t_end
-        res = simulate_parameter_flow(balanced_start([alpha], 1, L), q, SeparableQuadratic(y), t_end,
-                                      device=ctx.device, extras=[phi_integral], rtol=RTOL, atol=ATOL,
-                                      t_eval=t_eval).raise_on_failure()
-        ys = res.solution.ys.cpu().numpy()[0]
-        x = ys[:, :L].prod(-1)
-        integral = -ys[:, L]
-        dual = NK.mir1_grad(x, L, q) - NK.mir1_grad(alpha**L, L, q)
-        worst = max(worst, _rel(dual, integral))
-        tn = t_eval.numpy() / t_end
-        ax.plot(tn, dual, color=COLORS[i], ls=class_style(q, L), lw=1.2,
-                label=f"$R'(x(t)) - R'(x_0)$, $q = {q:g}$, $L = {L}$")
-        ax.plot(tn[::3], integral[::3], "o", color=COLORS[i], ms=3.5, mfc="none")
+    for i, c in enumerate(cases):
+        q, L, x0 = c["q"], c["L"], c["alpha"] ** c["L"]
+        t = np.array([0.0] + c["t"]) / c["t"][-1]
+        dual = NK.mir1_grad(np.array([x0] + c["x"]), L, q) - NK.mir1_grad(x0, L, q)
+        integral = np.array([0.0] + c["minus_int_phi"])
+        worst = max(worst, _rel(dual[1:], integral[1:]))
+        ax.plot(t, dual, color=COLORS[i % len(COLORS)], ls=class_style(q, L), lw=1.2, marker=".",
+                label=f"$q = {q:g}$, $L = {L}$")
+        ax.plot(t[1:], integral[1:], "o", color=COLORS[i % len(COLORS)], ms=5, mfc="none")
     ax.plot([], [], "o", color="gray", mfc="none", label=r"$\int_0^t \phi_q(y - x)\,ds$ (simulated)")
-    ax.set_xlabel("time $t / T$ ($T$: arrival at $x = 0.95$)")
+    ax.set_xlabel(f"time $t / T$ ($T$: arrival at $x = {series['target']:g}$)")
     ax.set_ylabel("change of the dual coordinate $R'(x)$")
-    ax.legend(fontsize=6)
+    ax.legend(fontsize=6, ncol=2)
     path = save(fig, ctx, "mir-dual")
-    return Figure(path, "MIR-1 as a measurement: the balanced parameter flow from $w_k(0) = 1/2$ on "
-                        "$f = (x - 1)^2/2$ is simulated (DOP853, rtol $10^{-12}$) together with the "
-                        "quadrature $\\int_0^t \\phi_q(y - x)\\,ds$ (circles); the lines are the derived "
-                        "closed form $R'$ (kernel \\texttt{mir1\\_grad}) at the simulated $x(t)$. "
-                        f"Largest relative deviation {number(worst)}.")
+    return Figure(path, "MIR-1 as measured by this document's verify run: the balanced parameter flow "
+                        f"from $w_k(0) = 1/2$ on $f = (x - {series['y']:g})^2/2$ (DOP853, rtol $10^{{-12}}$) "
+                        "with the quadrature $\\int_0^t \\phi_q(y - x)\\,ds$ (circles) at its output "
+                        "times; the lines are the derived closed form $R'$ (kernel \\texttt{mir1\\_grad}) "
+                        f"at the simulated $x(t)$. Largest relative deviation {number(worst)}.")
 
 
 # ----------------------------------------------------------------------------- ESC
@@ -470,28 +390,28 @@ def mirror_dual(ctx: Context) -> Figure:
 ESC_QS, ESC_LS = (1.0, 1.25, 1.5, 2.0), (2, 3, 4)
 
 
-@figure("ESC")
-def escape_times(ctx: Context) -> Figure:
-    """ESC-1/2: escape time vs ``alpha``: closed form (kernel) and simulated hitting times."""
+@figure("ESC", results=True)
+def escape_times(ctx: Context) -> Figure | Skipped:
+    """ESC-1: escape time vs ``alpha``: closed form (kernel) and the hitting times simulated
+    by the verify run."""
     from matplotlib.ticker import LogLocator, NullFormatter, ScalarFormatter
 
     from numerics._generated import numpy_kernels as NK
-    from verify.esc import X1, Y, escape_times
-    from verify.harness import Context as VerifyContext
 
-    alphas_sim = np.logspace(-3, -0.5, 6)
+    esc1 = _result(ctx, "ESC-1")
+    cases = (esc1 or {}).get("series", {}).get("cases", [])
+    if not cases:
+        return Skipped("ESC-1 did not run in this verify run (or stored no series).")
+    X1, Y = esc1["params"]["target"], esc1["params"]["y"]
     alphas = np.logspace(-3.2, -0.35, 120)
     fig, axes = plt.subplots(1, len(ESC_LS), figsize=(7.2, 3.0))
     worst = 0.0
     for ax, L in zip(axes, ESC_LS):
-        grid = [(q, a) for q in ESC_QS for a in alphas_sim if a**L < X1]
-        sim = escape_times(L, [g[0] for g in grid], [g[1] for g in grid],
-                            VerifyContext(device=ctx.device)).numpy()
         for i, q in enumerate(ESC_QS):
             ok = alphas**L < X1
             ax.loglog(alphas[ok], NK.esc1_time(alphas[ok] ** L, X1, Y, L, q), color=COLORS[i],
                       ls=class_style(q, L), lw=1.1, label=f"$q = {q:g}$, closed form")
-            a_s, t_s = np.array([(a, s) for (qq, a), s in zip(grid, sim) if qq == q]).T
+            a_s, t_s = np.array([(c["alpha"], c["T"]) for c in cases if c["L"] == L and c["q"] == q]).T
             worst = max(worst, _rel(t_s, NK.esc1_time(a_s**L, X1, Y, L, q)))
             ax.loglog(a_s, t_s, "o", color=COLORS[i], ms=4, mfc="none")
         lo, hi = ax.get_ylim()
@@ -509,8 +429,9 @@ def escape_times(ctx: Context) -> Figure:
     path = save(fig, ctx, "esc-escape-time")
     return Figure(path, f"Escape time from $w_k(0) = \\alpha$ to $x = {X1:g}$ on $f = (x - {Y:g})^2/2$: "
                         "lines, the ESC-1 closed form (kernel \\texttt{esc1\\_time}; solid, dashed, "
-                        "dotted for $m <, =, > 1$); circles, hitting times of the simulated parameter "
-                        "flow (terminal event at the target, DOP853, rtol $10^{-12}$). Largest relative "
+                        "dotted for $m <, =, > 1$); circles, hitting times of the parameter flow "
+                        "simulated by this document's verify run (terminal event at the target, "
+                        "DOP853, rtol $10^{-12}$). Largest relative "
                         f"deviation {number(worst)}. $T$ stays bounded as $\\alpha \\to 0$ iff $m < 1$, "
                         "grows like $\\log(1/\\alpha)$ at $m = 1$ and like $\\alpha^{L\\beta}$ at "
                         "$m > 1$ (ESC-2).")

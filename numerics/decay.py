@@ -31,7 +31,8 @@ from __future__ import annotations
 import torch
 
 from .filippov import equivalent_control, resolve, surface_rate
-from .flows import DeepDiagonalFlow, exclusive_prod, frozen_phi
+from .flows import DeepDiagonalFlow
+from .geometry import exclusive_prod, frozen_phi
 
 
 def pair_products(w: torch.Tensor) -> torch.Tensor:

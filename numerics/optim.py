@@ -31,7 +31,7 @@ from typing import Any, Callable, NamedTuple
 import torch
 
 from . import validate
-from .flows import phi
+from .geometry import phi
 
 
 class GradientTransformation(NamedTuple):

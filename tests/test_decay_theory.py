@@ -11,7 +11,9 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 import theory
-from theory import decay as D
+from theory import decay_balance as DB
+from theory import decay_equilibria as DE
+from theory import steps
 from theory.derivation import Derivation
 
 qs = st.floats(1.0, 2.0)
@@ -20,9 +22,9 @@ nus = st.floats(0.05, 1.5)
 ys = st.floats(0.2, 4.0)
 
 
-@pytest.mark.parametrize("fn, theorem", [(D.decoupled_balance, "BAL-2"), (D.coupled_balance, "BAL-3"),
-                                         (D.decay_mirror, "DEC-1"), (D.equilibria, "DEC-2"),
-                                         (D.escape_collapse, "DEC-3"), (D.discrete_steps, "ESC-4")])
+@pytest.mark.parametrize("fn, theorem", [(DB.decoupled_balance, "BAL-2"), (DB.coupled_balance, "BAL-3"),
+                                         (DE.decay_mirror, "DEC-1"), (DE.equilibria, "DEC-2"),
+                                         (DE.escape_collapse, "DEC-3"), (steps.discrete_steps, "ESC-4")])
 def test_derivations_record_their_steps(fn, theorem):
     out = fn()
     der = out[0] if isinstance(out, tuple) else out
@@ -108,10 +110,10 @@ def test_gd_step_count_grows_like_the_escape_time():
 
 
 def test_schedule_integral():
-    expr, integral = D.schedule("1/(1 + t)")
+    expr, integral = DB.schedule("1/(1 + t)")
     assert str(integral) == "log(t + 1)"
     with pytest.raises(ValueError, match="schedule"):
-        D.schedule("import os")
+        DB.schedule("import os")
 
 
 @pytest.mark.parametrize("call, name", [

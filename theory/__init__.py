@@ -10,13 +10,17 @@ Everything here is SymPy; nothing integrates an ODE. Public API::
     theory.escape_or_collapse(L=3, q=2.0, nu=0.3, y=1.0, alpha=0.05, decay="coupled")  # DEC-3
     theory.step_count(L=3, alpha=1e-3, method="gd")     # ESC-4 at the largest stable step
     theory.reparam.scalar("sinh(w)").potential(q=1.5)   # MIR-5
+    theory.model("w**3 + w")                            # MIR-5 model: potential, kernels
+    theory.MODELS                                       # the registered (committed) models
 """
 
 from . import reparam
 from .escape import arrival_time, coercivity, escape_class, escape_time, metric_exponent
-from .decay import equilibrium, escape_or_collapse, largest_stable_step, step_count
+from .decay_equilibria import equilibrium, escape_or_collapse
 from .mirror import mirror_potential
+from .steps import largest_stable_step, step_count
+from .models import MODELS, model
 from .potentials import Potential
 
 __all__ = ["equilibrium", "escape_or_collapse", "largest_stable_step", "step_count", "mirror_potential", "escape_time", "arrival_time", "escape_class", "coercivity",
-           "metric_exponent", "reparam", "Potential"]
+           "metric_exponent", "reparam", "Potential", "MODELS", "model"]

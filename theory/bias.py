@@ -24,8 +24,8 @@ from numerics import validate
 
 from . import deep, twobranch
 from . import symbols as S
-from .codegen import KernelSpec
 from .derivation import Derivation, check_identity
+from .kernelspec import KernelSpec, kernel_args
 from .symbols import L, alpha, beta, c, m, phi, q, x
 
 theta = sp.Symbol("theta", real=True)      # a dual coordinate R'(x)
@@ -219,15 +219,13 @@ def margin_exponent(L, q) -> float:
 
 def kernel_specs():
     """IB kernels for the catalog: the inverse mirror maps and the margin exponent."""
-    from .catalog import _args
-
     return [
         KernelSpec("ib1_dual_mir1", "IB-1", "(R')^-1(theta) of the balanced (MIR-1) potential on x > 0.",
-                   balanced_dual_map()[1], _args(theta, L, q)),
+                   balanced_dual_map()[1], kernel_args(theta, L, q)),
         KernelSpec("ib1_dual_mir2", "IB-1", "(R')^-1(theta) of the lambda-balanced L = 2 potential at "
-                   "q = 2 (hyperbolic entropy).", hyperbolic_dual_map()[1], _args(theta, c), "odd"),
+                   "q = 2 (hyperbolic entropy).", hyperbolic_dual_map()[1], kernel_args(theta, c), "odd"),
         KernelSpec("ib3_inverse_exponent", "IB-3", "1/r = L(q-1)/q of the l_r margin geometry "
-                   "(0 at q = 1: l_inf).", margin_geometry()[1], _args(L, q)),
+                   "(0 at q = 1: l_inf).", margin_geometry()[1], kernel_args(L, q)),
     ]
 
 

@@ -15,7 +15,8 @@ from functools import lru_cache
 import sympy as sp
 
 from .derivation import Derivation, check_identity
-from .potentials import Potential, RootSpec, SumLast
+from .kernelspec import RootSpec, SumLast
+from .potentials import Potential
 from .special import BoxCox, hyper_to_betainc, unpolarify_hyper
 from .symbols import L, beta, c, d, m, phi, q, x
 

@@ -20,33 +20,9 @@ from dataclasses import dataclass, field
 import sympy as sp
 
 from .derivation import Derivation
-from .symbols import x
-
-
-class SumLast(sp.Function):
-    """Sum of an elementwise expression over the last axis of the vector parameters."""
-
-    nargs = 1
-
-    def _eval_derivative(self, sym):
-        return SumLast(sp.diff(self.args[0], sym))
-
-    def _latex(self, printer):
-        return r"\sum_{k} %s" % printer.parenthesize(self.args[0], 1000)
-
-
-@dataclass(frozen=True)
-class RootSpec:
-    """A root variable ``var`` defined by ``residual(var) = 0``, increasing in ``var``."""
-
-    var: sp.Symbol
-    residual: sp.Expr
-    start: sp.Expr
-    vectors: tuple[sp.Symbol, ...] = ()   # parameters that are arrays over the last axis
-
-    @property
-    def slope(self) -> sp.Expr:
-        return sp.diff(self.residual, self.var)
+from .kernelspec import RootSpec, SumLast
+from .legendre import classify
+from .printer import compile_potential
 
 
 @dataclass(frozen=True, eq=False)
@@ -106,8 +82,6 @@ class Potential:
         Read off the limits SymPy computes for the bound ``R'``: finite limit, or
         ``R'(x)/log(x)`` tending to a finite non-zero constant, or neither.
         """
-        from .legendre import classify
-
         return classify(self)
 
     def is_bregman(self) -> bool:
@@ -116,8 +90,6 @@ class Potential:
 
     # --- numerics --------------------------------------------------------------------
     def _compiled(self, which: str, backend: str):
-        from .codegen import compile_potential
-
         return compile_potential(self, which, backend)
 
     def numpy(self, which: str = "grad"):

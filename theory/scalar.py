@@ -18,8 +18,9 @@ import sympy as sp
 from numerics import validate
 
 from .derivation import Derivation, check_identity
+from .kernelspec import RootSpec
 from .parse import parse_expression
-from .potentials import Potential, RootSpec
+from .potentials import Potential
 from .special import hyper_to_betainc
 from .symbols import q, w, x
 

@@ -19,7 +19,8 @@ from functools import lru_cache
 import sympy as sp
 
 from .derivation import Derivation, check_identity
-from .potentials import Potential, RootSpec
+from .kernelspec import RootSpec
+from .potentials import Potential
 from .special import BoxCox
 from .symbols import L, alpha, beta, m, q, x
 

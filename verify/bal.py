@@ -21,7 +21,7 @@ DRIFT_TOL = 1e-11
        mutation="invariant evaluated with exponent q + 0.5")
 def bal1(ctx):
     gen = ctx.generator(1)
-    worst = (0.0, None)
+    worst, series = (0.0, None), []
     qs = (1.0, 1.2, 1.5, 1.8, 2.0)
     for L in ((2, 3, 4, 6) if ctx.full else (2, 3, 4)):
         reps = 4
@@ -38,14 +38,18 @@ def bal1(ctx):
         inv0 = K.bal1_invariant(w0[..., 1:], w0[..., :1], qe)
         invt = K.bal1_invariant(ws[..., 1:], ws[..., :1], qe[..., None])
         scale = (w0.abs() ** qv[:, None, None]).amax((1, 2))
-        drift = ((invt - inv0[:, None]).abs().amax((1, 2, 3)) / scale)
+        drift_t = (invt - inv0[:, None]).abs().amax((2, 3)) / scale[:, None]
+        drift = drift_t.amax(1)
+        series += [dict(L=L, q=q, w0=w0[r * reps, 0].tolist(), t=t_eval.tolist(),
+                        w=ws[r * reps, :, 0].tolist(), drift=drift_t[r * reps].tolist())
+                   for r, q in enumerate(qs)]
         i = int(drift.argmax())
         if not float(drift[i]) <= worst[0]:
             worst = (float(drift[i]), dict(L=L, q=float(qv[i])))
         if not bool(torch.isfinite(drift).all()):
             worst = (float("inf"), dict(L=L))
     return dict(prediction="drift 0", measured=f"drift {fmt(worst[0], 3)}", error=worst[0],
-                tolerance=DRIFT_TOL, params=dict(worst_case=worst[1], qs=qs))
+                tolerance=DRIFT_TOL, params=dict(worst_case=worst[1], qs=qs), series=dict(cases=series))
 
 
 # --------------------------------------------------------------------- decay: BAL-2, BAL-3
@@ -59,6 +63,12 @@ def _imbalance(w, q):
     """``|w_ik|^q - |w_i1|^q`` for ``k >= 2``: ``(..., n, L-1)``."""
     qq = q.reshape((-1,) + (1,) * (w.ndim - 1))
     return K.bal1_invariant(w[..., 1:], w[..., :1], qq)
+
+
+def _ratio_series(t, D0, Dt, **case) -> dict:
+    """``D(t)/D(0)`` of one run's largest initial imbalance (``D0: (1, n, L-1)``, ``Dt: (T, n, L-1)``)."""
+    j = int(D0.abs().flatten().argmax())
+    return dict(case, t=t.tolist(), ratio=(Dt.reshape(len(t), -1)[:, j] / D0.flatten()[j]).tolist())
 
 
 def _decayed(gen, B, n, L, ctx):
@@ -77,8 +87,9 @@ def _decayed(gen, B, n, L, ctx):
                  "[0.5, 2], so the rate is good to ~1e-12 x e^2 / 0.5 / 0.1 < 1e-9",
        mutation="predicted rate nu (the factor q dropped)")
 def bal2(ctx):
-    from theory.codegen import KernelSpec, compile_function
-    from theory.decay import schedule
+    from theory.kernelspec import KernelSpec
+    from theory.printer import compile_function
+    from theory.decay_balance import schedule
     from theory.symbols import t as t_sym
 
     s_expr, s_int = schedule(SCHEDULE)
@@ -87,7 +98,7 @@ def bal2(ctx):
     gen = ctx.generator(2)
     # q slightly above 1 with decay is stiff next to its equilibria (|z|^(q-1) at small |z|): full only
     qs = (1.0, 1.25, 1.5, 1.75, 2.0) if ctx.full else (1.0, 1.5, 2.0)
-    worst = (0.0, None)
+    worst, series = (0.0, None), []
     t_eval = torch.linspace(0.25, 2.5, 10, dtype=torch.float64)
     for L in ((2, 3, 4) if ctx.full else (3,)):
         for sched in (None, s_torch):
@@ -99,6 +110,8 @@ def bal2(ctx):
             ws = res.solution.ys.reshape(len(qv), len(t_eval), 2, L).cpu()
             D0 = _imbalance(w0.cpu(), qv)[:, None]
             Dt = _imbalance(ws, qv)
+            if sched is None:
+                series += [_ratio_series(t_eval, D0[i], Dt[i], L=L, q=float(qv[i])) for i in range(0, len(qv), 2)]
             integ = NU * (t_eval if sched is None else s_integral(t_eval))
             qI = qv[:, None] * integ[None, :]
             scale = (w0.cpu().abs() ** qv[:, None, None]).amax((1, 2))
@@ -120,7 +133,8 @@ def bal2(ctx):
     case = worst[1]
     return dict(prediction=f"rate={fmt(case['pred'], 10)}", measured=f"rate={fmt(case['rate'], 10)}",
                 error=worst[0], tolerance=RATE_TOL,
-                params=dict(worst_case=case, nu=NU, schedule=f"nu(t) = {NU} * ({SCHEDULE})", qs=qs))
+                params=dict(worst_case=case, nu=NU, schedule=f"nu(t) = {NU} * ({SCHEDULE})", qs=qs),
+                series=dict(nu=NU, cases=series))
 
 
 @check("BAL-3", "Coupled decay does not balance: at q = 1 |w_k| - |w_j| stays constant while "
@@ -132,7 +146,7 @@ def bal3(ctx):
     gen = ctx.generator(3)
     nu, T = 0.3, 1.0
     t_eval = torch.linspace(0.1, T, 10, dtype=torch.float64)
-    worst, bal2_gap = (0.0, None), 0.0
+    worst, bal2_gap, series = (0.0, None), 0.0, []
     for L in (2, 3):
         qv = torch.tensor([1.0] * 4 + [2.0] * 2, dtype=torch.float64)
         w0 = 0.3 + 0.4 * torch.rand(len(qv), 2, L, generator=gen, dtype=torch.float64)
@@ -145,6 +159,7 @@ def bal3(ctx):
         holds = ((x * (x - y[:, None])).abs() > nu * ws.square().amax(-1)).all(-1)
         holds = holds.cumprod(1).bool()                       # the window where the condition held
         D0, Dt = _imbalance(w0, qv)[:, None], _imbalance(ws, qv)
+        series += [_ratio_series(t_eval, D0[i], Dt[i], L=L, q=float(qv[i])) for i in (0, 4)]
         scale = (w0.abs() ** qv[:, None, None]).amax((1, 2))
         decay = torch.exp(-qv[:, None] * nu * t_eval[None, :])[..., None, None]
         sign_rows = qv == 1
@@ -161,4 +176,5 @@ def bal3(ctx):
     return dict(prediction="q=1: D(t) = D(0); q=2: D(0) e^(-2 nu t)",
                 measured=f"normalized error {fmt(worst[0], 3)}", error=worst[0], tolerance=1.0,
                 params=dict(worst_case=worst[1], nu=nu, bal2_law_gap_at_q1=bal2_gap),
+                series=dict(nu=nu, cases=series),
                 note=f"the BAL-2 law would miss the q = 1 coupled imbalance by {bal2_gap:.3g} of max|w|")

@@ -95,7 +95,7 @@ def dec2(ctx):
     qs = (1.0, 1.25, 1.5, 2.0) if ctx.full else (1.0, 1.5, 2.0)
     # (nu, y): a small and a large decay; (0.8, 2) puts q = 1 decoupled on the box (y > nu^-L)
     nu_y = ((0.3, 0.5), (0.8, 0.5), (0.3, 2.0), (0.8, 2.0)) if ctx.full else ((0.3, 0.5), (0.8, 2.0))
-    worst, box_err, n_box = (0.0, None), 0.0, 0
+    worst, box_err, n_box, series = (0.0, None), 0.0, 0, []
     for L in Ls:
         for decay in ("decoupled", "coupled"):
             eq = {(q, nu, y): theory.equilibrium(L, q, nu, y, decay) for q in qs for nu, y in nu_y}
@@ -112,6 +112,7 @@ def dec2(ctx):
             x = res.x[:, 0].cpu()
             pred = _predicted_equilibria(L, grid, decay, ctx.mutate)
             errs = (x - pred).abs() / torch.maximum(pred.abs(), x.abs()).clamp_min(1e-300)
+            series += [dict(L=L, decay=decay, q=q, nu=nu, y=y, x=float(xe)) for (q, nu, y), xe in zip(grid, x)]
             box = torch.tensor([decay == "decoupled" and q == 1 and y > nu ** -L for q, nu, y in grid])
             if bool(box.any()):
                 wk = res.w[:, 0, :].cpu().abs()[box]
@@ -126,7 +127,7 @@ def dec2(ctx):
     return dict(prediction=f"x*={fmt(case['pred'], 12)}", measured=f"x(T)={fmt(case['sim'], 12)}",
                 error=err, tolerance=DEC2_TOL,
                 params=dict(worst_case=case, box_factor_error=box_err, box_cases=n_box, Ls=Ls, qs=qs,
-                            nu_y=nu_y, horizon=HORIZON),
+                            nu_y=nu_y, horizon=HORIZON), series=dict(cases=series),
                 note=f"|w_k| = 1/nu on the box: relative error {box_err:.2g} over {n_box} runs")
 
 

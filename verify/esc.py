@@ -39,10 +39,11 @@ def esc1(ctx):
     Ls = (1, 2, 3, 4, 5, 6) if ctx.full else (1, 2, 3, 4)
     qs = (1.0, 1.25, 4 / 3, 1.5, 1.75, 2.0)
     alphas = (0.3, 0.1, 0.03) if ctx.full else (0.3, 0.1)
-    worst = (0.0, None)
+    worst, series = (0.0, None), []
     for L in Ls:
         grid = [(q, a) for q in qs for a in alphas if a**L < X1]
         sim = escape_times(L, [g[0] for g in grid], [g[1] for g in grid], ctx)
+        series += [dict(L=L, q=q, alpha=a, T=float(s)) for (q, a), s in zip(grid, sim)]
         scale = 1.01 if ctx.mutate else 1.0
         pred = torch.tensor([theory.escape_time(L, q, a * scale, Y, X1) for q, a in grid], dtype=torch.float64)
         for (q, a), s, p in zip(grid, sim, pred):
@@ -52,7 +53,7 @@ def esc1(ctx):
     L, q, a, p, s = worst[1]
     return dict(prediction=f"T={fmt(p, 12)}", measured=f"T={fmt(s, 12)}", error=worst[0],
                 tolerance=GLOBAL, params=dict(worst_case=dict(L=L, q=q, alpha=a), Ls=Ls, qs=qs,
-                                              alphas=alphas, y=Y, target=X1))
+                                              alphas=alphas, y=Y, target=X1), series=dict(cases=series))
 
 
 ESC2_GRID = ((1.0, 2), (1.0, 3), (1.0, 4), (1.25, 3), (1.5, 2), (1.5, 3), (1.5, 4), (4 / 3, 4),

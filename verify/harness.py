@@ -1,7 +1,8 @@
 """The verification harness: checks, their results, and the registry.
 
 A check compares a prediction (from ``theory``/generated kernels) with a measurement
-(from simulation) and returns a :class:`Result`. ``error`` and ``tolerance`` are in the
+(from simulation) and returns a :class:`Result`, which keeps the series it measured (JSON
+lists under ``series``: the documents draw their figures from them instead of simulating again). ``error`` and ``tolerance`` are in the
 same units; ``passed`` means ``error <= tolerance`` with both finite (NaN or inf fails).
 Every check documents its tolerance (why that number, from the integrator's requested
 accuracy) and its *mutation*: a deliberately wrong prediction that ``--mutate`` runs and
@@ -49,6 +50,7 @@ class Result:
     mutated: bool = False
     mutation: str = ""
     note: str = ""
+    series: dict = field(default_factory=dict)   # the data measured (lists), for figures
 
     def to_json(self) -> dict:
         d = asdict(self)
@@ -83,7 +85,7 @@ class Check:
         error, tol = float(out["error"]), float(out["tolerance"])
         return Result(self.id, self.claim, str(out["prediction"]), str(out["measured"]), error, tol,
                       within(error, tol), time.perf_counter() - start, out.get("params", {}),
-                      ctx.mutate, self.mutation, out.get("note", ""))
+                      ctx.mutate, self.mutation, out.get("note", ""), out.get("series", {}))
 
 
 REGISTRY: dict[str, Check] = {}

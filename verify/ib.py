@@ -150,7 +150,7 @@ def ib2(ctx):
     geometry = {"MIR-1": lambda L, q: NB.Balanced(L, q, np.full(n, a**L)),
                 "MIR-2": lambda L, q: NB.Imbalanced(q, u.numpy()**q - v.numpy()**q, (u * v).numpy()),
                 "two-branch": lambda L, q: NB.TwoBranch(L, q, a, n)}
-    worst, clamped = _Worst(), 0
+    worst, clamped, series = _Worst(), 0, []
     for L, tb in sorted({(c[1], c[0] == "two-branch") for c in cases}):     # one simulation per depth
         batch = [c for c in cases if c[1] == L and (c[0] == "two-branch") == tb]
         w0 = torch.stack([torch.stack([u, v], -1) if c[0] == "MIR-2" else
@@ -163,6 +163,7 @@ def ib2(ctx):
                 NB.one_sample_point(geo, z, t)[0]
             clamped += int((pred == 0).sum())
             worst.add(_rel(sim, pred), (dict(model=model, L=L, q=q, y=t), pred, sim))
+            series.append(dict(model=model, L=L, q=q, y=t, sim=sim.tolist(), pred=pred.tolist()))
     distance = _bregman_distance(ctx)
     case, p, m = worst.case
     err = max(worst.err, distance[2.0])
@@ -170,7 +171,8 @@ def ib2(ctx):
                 tolerance=1e-9, params=dict(worst_case=case, cases=len(cases), clamped_coordinates=clamped,
                                             bregman_distance_vs_q=distance),
                 note=f"{clamped} coordinates clamped at 0; several samples, max|x_sim - x_Bregman|/"
-                     "max|x_Bregman| by q: " + ", ".join(f"{q:g}: {d:.2g}" for q, d in distance.items()))
+                     "max|x_Bregman| by q: " + ", ".join(f"{q:g}: {d:.2g}" for q, d in distance.items()),
+                series=dict(z=z.tolist(), alpha=a, cases=series, bregman_distance=list(distance.items())))
 
 
 def _bregman_distance(ctx):

@@ -4,6 +4,7 @@ vs simulated (parameter-space flows)."""
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 
@@ -11,8 +12,8 @@ import theory
 from numerics._generated import torch_kernels as K
 from numerics.flows import simulate_mirror_flow, simulate_parameter_flow, simulate_scalar_flow
 from numerics.losses import SeparableQuadratic
-from theory.catalog import SCALAR_EXAMPLES
 from theory.legendre import local_exponent
+from theory.models import MODELS, ScalarModel
 
 from .common import ATOL, GLOBAL, RTOL, balanced_start, fmt, hitting_event
 from .harness import check, rel_err
@@ -29,7 +30,9 @@ def _dual_and_path(w0, qv, hess, grad, t_end, ctx, times=4, params=None):
     """Simulate the parameter flow (with ``int phi``) and the mirror ODE from the same x0.
 
     Returns (max relative error between the two x-paths, max relative error of the
-    closed-form ``R'(x(T)) - R'(x(0))`` against ``-int phi``, the worst values).
+    closed-form ``R'(x(T)) - R'(x(0))`` against ``-int phi``, the worst values, and the
+    measured series: the output times ``(B, times)`` and there ``x`` of both flows and
+    ``-int phi``, each ``(B, times, n)``).
     The mirror ODE's steps are capped at ``T/64``: at ``q = 1`` its solution ``(alpha + t)^L``
     is a polynomial on which DOP853's error estimate is blind (uncapped: 4e-9 at rtol 1e-12)."""
     B = w0.shape[0]
@@ -47,7 +50,8 @@ def _dual_and_path(w0, qv, hess, grad, t_end, ctx, times=4, params=None):
     path_err = rel_err(xs_mir, xs_par)
     dual = grad(par.x, qv[:, None]) - grad(x0, qv[:, None])
     integral = -par.extras
-    return path_err, rel_err(dual, integral), (dual, integral)
+    paths = (t_eval, xs_par, xs_mir, -par.solution.ys[..., n * L: n * L + n])
+    return path_err, rel_err(dual, integral), (dual, integral), paths
 
 
 def _report(worst_path, worst_dual, grid, name):
@@ -68,23 +72,26 @@ def mir1(ctx):
     Ls = (1, 2, 3, 4, 5, 6) if ctx.full else (1, 2, 3, 4)
     qs = (1.0, 1.25, 4 / 3, 1.5, 1.75, 2.0) if ctx.full else (1.0, 1.25, 1.5, 2.0)
     alphas = (0.5, 0.2)
-    worst_path, worst_dual = (0.0, None), (0.0, None)
+    worst_path, worst_dual, series = (0.0, None), (0.0, None), []
     for L in Ls:
         grid = [(q, a) for q in qs for a in alphas if a**L < 0.8]
         qv = torch.tensor([g[0] for g in grid], dtype=torch.float64)
         al = torch.tensor([g[1] for g in grid], dtype=torch.float64)
         t_end = torch.tensor([theory.escape_time(L, q, a, Y, 0.9) for q, a in grid], dtype=torch.float64)
         Lp = L + 1 if ctx.mutate else L
-        pe, de, (dual, integ) = _dual_and_path(
+        pe, de, (dual, integ), (t, xp, xm, mi) = _dual_and_path(
             balanced_start(al, 1, L), qv, lambda x, p, Lp=Lp: K.mir1_hess(x, Lp, p["q"][:, None]),
             lambda x, q, Lp=Lp: K.mir1_grad(x, Lp, q), t_end, ctx)
+        series += [dict(L=L, q=q, alpha=a, t=t[i].tolist(), x=xp[i, :, 0].tolist(), x_mirror=xm[i, :, 0].tolist(),
+                        minus_int_phi=mi[i, :, 0].tolist()) for i, (q, a) in enumerate(grid)]
         if not pe <= worst_path[0]:
             worst_path = (pe, dict(L=L))
         if worst_dual[1] is None or not de <= worst_dual[0]:
             i = int(((dual - integ).abs() / integ.abs()).flatten().argmax())
             worst_dual = (de, (dict(L=L, q=grid[i][0], alpha=grid[i][1]), float(dual.flatten()[i]),
                                float(integ.flatten()[i])))
-    return _report(worst_path, worst_dual, dict(Ls=Ls, qs=qs, alphas=alphas), "MIR-1")
+    return dict(_report(worst_path, worst_dual, dict(Ls=Ls, qs=qs, alphas=alphas), "MIR-1"),
+                series=dict(target=0.9, y=Y, cases=series))
 
 
 @check("MIR-2", "Lambda-balanced L = 2 (|u|^q - |v|^q = c): R'' = (c^2 + 4x^q)^(-1/2), "
@@ -106,7 +113,7 @@ def mir2(ctx):
     else:
         hess = lambda x, p: K.mir2_hess(x, p["q"][:, None], p["c"])                # noqa: E731
         grad = lambda x, q: K.mir2_grad(x, q, c)                                   # noqa: E731
-    pe, de, (dual, integ) = _dual_and_path(w0, qv, hess, grad, t_end, ctx, params={"c": c})
+    pe, de, (dual, integ), _ = _dual_and_path(w0, qv, hess, grad, t_end, ctx, params={"c": c})
     i = int(((dual - integ).abs() / integ.abs()).flatten().argmax())
     case = (dict(q=grid[i][0], u=grid[i][1], v=grid[i][2]), float(dual.flatten()[i]), float(integ.flatten()[i]))
     return _report((pe, case[0]), (de, case), dict(qs=qs, starts=starts), "MIR-2")
@@ -174,36 +181,77 @@ def mir4(ctx):
                 tolerance=1e-3, params=dict(worst_case=dict(q=q, L=L), grid=MIR4_GRID, levels=levels))
 
 
+@dataclass
+class ModelFlow:
+    """One scalar model's flow from ``w(0) = start`` on ``f = (x - 1)^2/2`` for each ``q``:
+    ``x(T)`` of the parameter flow and of the mirror ODE with the derived ``R''``, and the
+    closed-form ``R'(x(T)) - R'(x(0))`` against the simulated ``-int phi_q(f')`` (``None`` for
+    implicit potentials, which have no ``R'``)."""
+
+    model: ScalarModel
+    qs: tuple
+    x: torch.Tensor
+    x_mirror: torch.Tensor
+    dual: torch.Tensor | None
+    minus_int_phi: torch.Tensor
+
+    @property
+    def path_error(self) -> float:
+        return rel_err(self.x_mirror, self.x)
+
+    @property
+    def dual_error(self) -> float:
+        return 0.0 if self.dual is None else rel_err(self.dual, self.minus_int_phi)
+
+    def __str__(self) -> str:
+        dual = "no closed R'" if self.dual is None else f"{self.dual_error:.2g}"
+        return (f"x = {self.model.g}, q in {self.qs}: prediction vs simulation, relative error "
+                f"x(T) {self.path_error:.2g}, R'(x(T)) - R'(x(0)) {dual}")
+
+
+def _model_kernels(model: ScalarModel) -> dict:
+    """The committed kernels of a registered model, else kernels compiled in memory."""
+    if MODELS.get(model.name) is model:
+        return {k: getattr(K, f"mir5_{model.name}_{k}", None) for k in ("hess", "grad", "g", "dg")}
+    return model.compile("torch")
+
+
+def simulate_model(model: ScalarModel, qs=(1.0, 1.5, 2.0), t_end=0.6, params=None, device="cpu",
+                   q_factor=1.0) -> ModelFlow:
+    """Simulate ``model`` (parameter values ``params``, default its verification values) and
+    its mirror ODE to ``t_end`` at rtol 1e-12; ``q_factor`` scales the exponent of ``R'``
+    (MIR-5's mutation)."""
+    kern = _model_kernels(model)
+    extra = tuple(params if params is not None else (p.verify for p in model.params))
+    qv = torch.tensor(qs, dtype=torch.float64)
+    w0 = torch.full((len(qs), 1), model.start, dtype=torch.float64)
+    gw = lambda w: kern["g"](w, *extra)                                              # noqa: E731
+    dgw = lambda w: kern["dg"](w, *extra)                                            # noqa: E731
+    res = simulate_scalar_flow(w0, qv, SeparableQuadratic(Y), gw, dgw, t_end, device=device,
+                               extras=[phi_integral], rtol=RTOL, atol=ATOL).raise_on_failure()
+    x0 = gw(w0)
+    mir = simulate_mirror_flow(x0, qv, SeparableQuadratic(Y), lambda x, p: kern["hess"](
+        x, p["q"][:, None], *extra), t_end, device=device, rtol=RTOL, atol=ATOL).raise_on_failure()
+    qq = qv[:, None] * q_factor
+    dual = None if kern["grad"] is None else kern["grad"](res.x, qq, *extra) - kern["grad"](x0, qq, *extra)
+    return ModelFlow(model, tuple(qs), res.x, mir.x, dual, -res.extras)
+
+
 @check("MIR-5", "Scalar reparameterizations x = g(w): R'' = |g'(g^-1(x))|^-q, derived by SymPy "
-       "(w^2, w|w|^(L-1), sinh w); closed-form R' integrates d/dt R' = -phi_q(f')",
+       f"({', '.join(m.label for m in MODELS.values())}); closed-form R' integrates d/dt R' = -phi_q(f')",
        tolerance="1e-9 relative: 1e3 x the integrator rtol 1e-12",
        mutation="R' evaluated at exponent 1.1 q")
 def mir5(ctx):
     qs = (1.0, 1.25, 1.5, 2.0) if ctx.full else (1.0, 1.5, 2.0)
-    starts = {"square": 0.5, "signpower": 0.7, "sinh": 0.3}
-    params = {"square": (), "signpower": (3,), "sinh": ()}
     worst = (0.0, None)
-    for name in SCALAR_EXAMPLES:
-        g, dg = getattr(K, f"mir5_{name}_g"), getattr(K, f"mir5_{name}_dg")
-        hess, grad = getattr(K, f"mir5_{name}_hess"), getattr(K, f"mir5_{name}_grad")
-        extra = params[name]
-        qv = torch.tensor(qs, dtype=torch.float64)
-        w0 = torch.full((len(qs), 1), starts[name], dtype=torch.float64)
-        gw = lambda w, extra=extra, g=g: g(w, *extra)                                # noqa: E731
-        dgw = lambda w, extra=extra, dg=dg: dg(w, *extra)                            # noqa: E731
-        res = simulate_scalar_flow(w0, qv, SeparableQuadratic(Y), gw, dgw, 0.6, device=ctx.device,
-                                   extras=[phi_integral], rtol=RTOL, atol=ATOL).raise_on_failure()
-        x0 = gw(w0)
-        x0_mir = simulate_mirror_flow(x0, qv, SeparableQuadratic(Y), lambda x, p, h=hess, e=extra: h(
-            x, p["q"][:, None], *e), 0.6, device=ctx.device, rtol=RTOL, atol=ATOL).raise_on_failure()
-        qq = qv[:, None] * (1.1 if ctx.mutate else 1.0)
-        dual = grad(res.x, qq, *extra) - grad(x0, qq, *extra)
-        e_dual = rel_err(dual, -res.extras)
-        e_path = rel_err(x0_mir.x, res.x)
-        e = max(e_dual, e_path)
+    for name, model in MODELS.items():
+        flow = simulate_model(model, qs, device=ctx.device, q_factor=1.1 if ctx.mutate else 1.0)
+        e = max(flow.dual_error, flow.path_error)
         if not e <= worst[0]:
-            i = int(((dual + res.extras).abs() / res.extras.abs()).flatten().argmax())
-            worst = (e, (name, qs[i], float(dual.flatten()[i]), float(-res.extras.flatten()[i]), e_path))
+            dual = flow.dual if flow.dual is not None else flow.minus_int_phi
+            i = int(((dual - flow.minus_int_phi).abs() / flow.minus_int_phi.abs()).flatten().argmax())
+            worst = (e, (name, qs[i], float(dual.flatten()[i]), float(flow.minus_int_phi.flatten()[i]),
+                         flow.path_error))
     name, q, d, m, ep = worst[1]
     return dict(prediction=f"dR'={fmt(d, 12)}", measured=f"-int phi={fmt(m, 12)}", error=worst[0],
                 tolerance=GLOBAL, params=dict(worst_case=dict(g=name, q=q), path_error=ep, qs=qs))

@@ -3,15 +3,16 @@
 
 The reference evaluates the same SymPy expression the kernel was printed from (lambdify to
 mpmath, with mpmath's own incomplete beta); implicit potentials solve their root equation
-with ``mpmath.findroot``. Errors are reported as ``|got - ref| / (|f| + |x f'(x)|)`` with ``x``
-the first argument: the plain relative error, except where the function itself is
+by the kernels' rule at 30 digits (``RootSpec.solve``). Errors are reported as
+``|got - ref| / (|f| + |x f'(x)|)`` with ``x`` the first argument: the plain relative error, except where the function itself is
 ill-conditioned (``R(x)`` next to its double zero at ``x = 1``), where it measures what a
-backward-stable evaluation can achieve. ``SAMPLERS`` define each kernel's domain; the tests
-draw from the same samplers.
+backward-stable evaluation can achieve. ``SAMPLERS`` define each kernel's domain (a MIR-5
+model's come from its declared parameter domains); the tests draw from the same samplers.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import sys
 
@@ -24,7 +25,8 @@ from numerics._generated import numpy_kernels as NK
 from numerics._generated import torch_kernels as TK
 from numerics.cli import Parser
 from theory.catalog import kernel_specs
-from theory.potentials import SumLast
+from theory.models import MODELS
+from theory.kernelspec import SumLast
 
 SPECS = {s.name: s for s in kernel_specs()}
 
@@ -73,14 +75,28 @@ SAMPLERS = {
 for _w in ("hess", "grad", "value"):
     SAMPLERS[f"mir1_{_w}"] = lambda r: dict(x=_signed(r), L=_L(r), q=_q(r))
     SAMPLERS[f"mir2_{_w}"] = lambda r: dict(x=_signed(r), q=_q(r), c=float(r.uniform(0.01, 10)))
-    SAMPLERS[f"mir5_square_{_w}"] = lambda r: dict(x=_mag(r), q=_q(r))
-    SAMPLERS[f"mir5_signpower_{_w}"] = lambda r: dict(x=_signed(r), q=_q(r), L=_L(r))
-    SAMPLERS[f"mir5_sinh_{_w}"] = lambda r: dict(x=_signed(r), q=_q(r))
 for _w in ("hess", "grad"):
     SAMPLERS[f"twobranch_{_w}"] = _twobranch
-for _n, _extra in (("square", lambda r: {}), ("signpower", lambda r: {"L": _L(r)}), ("sinh", lambda r: {})):
-    for _w in ("g", "dg"):
-        SAMPLERS[f"mir5_{_n}_{_w}"] = (lambda e: lambda r: dict(w=float(r.uniform(-3, 3)), **e(r)))(_extra)
+
+
+def _model_params(model, r) -> dict:
+    return {p.name: int(r.integers(p.lo, p.hi + 1)) if p.integer else float(r.uniform(p.lo, p.hi))
+            for p in model.params}
+
+
+def _model_samplers(model) -> dict:
+    """``x`` on both sides when ``g`` is odd (the potential is symmetric), ``x > 0`` otherwise;
+    ``w`` in ``[-3, 3]``; the parameters over their declared domains."""
+    x_of = _signed if model.reparam.odd else _mag
+    out = {f"mir5_{model.name}_{w}": lambda r: dict(x=x_of(r), q=_q(r), **_model_params(model, r))
+           for w in ("hess", "grad", "value")}
+    out.update({f"mir5_{model.name}_{w}": lambda r: dict(w=float(r.uniform(-3, 3)), **_model_params(model, r))
+                for w in ("g", "dg")})
+    return out
+
+
+for _model in MODELS.values():
+    SAMPLERS.update({k: fn for k, fn in _model_samplers(_model).items() if k in SPECS})
 
 
 
@@ -151,11 +167,8 @@ def reference(spec, values: dict):
         scal = {s: mpmath.mpf(v) for s, v in args.items() if not isinstance(v, list)}
         vals = list(scal.values())
         if spec.root is not None:
-            var = spec.root.var
-            fres = sp.lambdify([var] + list(scal), residual, _MODULES)
-            v0 = sp.lambdify(list(scal), start, _MODULES)(*vals)
-            root = mpmath.findroot(lambda v: fres(v, *vals), v0, tol=mpmath.mpf(10) ** -28)
-            return sign * sp.lambdify([var] + list(scal), expr, _MODULES)(root, *vals), 0
+            root = dataclasses.replace(spec.root, residual=residual, start=start).solve(scal, _MODULES)
+            return sign * sp.lambdify([spec.root.var] + list(scal), expr, _MODULES)(root, *vals), 0
         f = sp.lambdify(list(scal), expr, _MODULES)
         slope = mpmath.diff(lambda t: f(t, *vals[1:]), vals[0]) * vals[0] if vals[0] != 0 else 0
         return sign * f(*vals), abs(slope)

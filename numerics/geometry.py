@@ -1,0 +1,58 @@
+"""Geometry primitives of the deep diagonal steepest flows (a leaf of ``numerics``).
+
+``phi_q(z) = sign(z)|z|^(q-1)`` (the generated kernel, defined once), its mode-frozen form,
+and the products ``prod_{j != k} w_j`` of the other factors.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from ._generated import torch_kernels as K
+
+
+def exclusive_products(ws) -> tuple[list, torch.Tensor]:
+    """For factors ``w_1..w_L`` (a sequence of equal-shape tensors): the products
+    ``prod_{j != k} w_j`` (a list) and the full product ``x``, by prefix and suffix products
+    (no division, so exact where a factor is 0). Taking the factors as views
+    ``w.unbind(-1)`` and stacking the results last keeps every tensor of a batched field in
+    the integrator's row-major layout (no transposing copies)."""
+    L = len(ws)
+    if L == 1:
+        return [torch.ones_like(ws[0])], ws[0]
+    pre = [None, ws[0]]
+    for k in range(1, L - 1):
+        pre.append(pre[-1] * ws[k])
+    suf = [ws[L - 1]]
+    for k in range(L - 2, 0, -1):
+        suf.append(suf[-1] * ws[k])
+    suf = suf[::-1] + [None]
+    return [suf[0]] + [pre[k] * suf[k] for k in range(1, L - 1)] + [pre[L - 1]], pre[L - 1] * ws[L - 1]
+
+
+def exclusive_prod(w: torch.Tensor) -> torch.Tensor:
+    """``prod_{j != k} w_j`` over the last axis, without dividing (exact at ``w_k = 0``)."""
+    return torch.stack(exclusive_products(w.unbind(-1))[0], -1)
+
+
+def phi(z, q):
+    """The generated ``phi_q``; ``q`` a float or a tensor broadcasting against ``z``.
+    Exact shortcuts for uniform ``q = 2`` (identity) and ``q = 1`` (sign)."""
+    if isinstance(q, float):
+        if q == 2.0:
+            return z
+        if q == 1.0:
+            return torch.sign(z)
+    return K.phi(z, q)
+
+
+def frozen_phi(z, q, sigma, all_held: bool = False):
+    """``phi_q(z)`` with the sign held at ``sigma`` where ``sigma != 0`` (mode freezing);
+    ``all_held``: the caller knows that no entry of ``sigma`` is 0."""
+    if sigma is None:
+        return phi(z, q)
+    sign = sigma if all_held else torch.where(sigma != 0, sigma, torch.sign(z))
+    return sign * phi(z.abs(), q)
+
+
+__all__ = ["exclusive_prod", "exclusive_products", "frozen_phi", "phi"]
