@@ -95,9 +95,12 @@ def test_dln_batched_rows_step_as_alone():
 
 
 def test_decay_threshold_is_dec3():
-    """DEC-3: coupled decay at L >= 3 collapses below alpha = (nu / y)^(1 / (L - 2))."""
-    assert predict.decay_threshold(3, "sgd", 0.1, (0.01, 1.0)) == pytest.approx(0.1, rel=1e-6)
-    assert predict.decay_threshold(4, "adam", 0.1, (0.01, 1.0)) == pytest.approx(0.1 ** 0.5, rel=1e-6)
+    """DEC-3: coupled decay at L >= 3 collapses below alpha = (nu / y)^(1 / (L - 2)) to leading order
+    in nu / y (the exact boundary, the small root of the equilibrium equation, differs by
+    O(nu / y)^2 relatively: 0.1 % at L = 3, 0.5 % at L = 4 for nu / y = 0.1)."""
+    assert predict.decay_threshold(3, "sgd", 0.1, (0.01, 1.0)) == pytest.approx(0.1, rel=1e-2)
+    assert predict.decay_threshold(4, "adam", 0.1, (0.01, 1.0)) == pytest.approx(0.1 ** 0.5, rel=1e-2)
+    assert predict.decay_threshold(3, "sgd", 0.1, (0.01, 1.0)) > 0.1           # the correction's sign
     assert math.isnan(predict.decay_threshold(4, "adamw", 0.1, (0.01, 1.0)))   # SignGF + decoupled escapes
     assert predict.escape_prediction(3, 2.0) == ("polynomial", -1.0)
     assert predict.escape_prediction(3, 1.5) == ("logarithmic", 0.0)
@@ -150,3 +153,10 @@ def test_quick_command_writes_report_csv_and_figures(tmp_path):
         assert heading in text
     assert "ESC-2" in text and "DEC-3" in text and "not covered" in text
     assert "nan" not in text.lower().replace("n/a", "")
+
+    from docs.experiments import section                 # the PDF's section, from the stored results
+
+    tex = section(tmp_path, tmp_path / "doc")
+    assert "\\section{Experiments}" in tex and "\\begin{tabular}" in tex and "ESC-2" in tex
+    assert (tmp_path / "doc" / "figures" / "paper-escape.png").exists()
+    assert "No stored results" in section(tmp_path / "missing", tmp_path / "doc")

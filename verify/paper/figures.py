@@ -203,6 +203,7 @@ def decay_figure(store, out):
                 ax.axvline(thr, color=names[o][1], ls=":", lw=1.2, label=f"DEC-3 threshold ({o})")
         ax.set(xscale="log", yscale="log", xlabel=r"adapter scale $\alpha$", ylabel=r"final $\|\Delta W\|_F$",
                title=f"decay at depth L = {L}, nu = {plan.DECAY_NU:g}")
+        ax.xaxis.set_minor_formatter(_plt().NullFormatter())
         ax.legend(fontsize=7)
     return _save(fig, out, "decay.png")
 

@@ -16,7 +16,7 @@ ADAMW_DECAY = 1e-2
 FINETUNE_ALPHA = 1e-2
 ESCAPE_ALPHAS = (1e-4, 1e-3, 1e-2, 1e-1)
 ESCAPE_LR = {"sgd": 0.1, "adam": SMALL_LR, "sign": SMALL_LR, "steepest": STEEPEST_LR}
-DECAY_NU, DECAY_TIME = 0.1, 20.0            # nu and flow time t = lr * steps of the decay runs
+DECAY_NU, DECAY_TIME = 0.1, 10.0            # nu and flow time t = lr * steps of the decay runs
 DECAY_LR = {"sgd": 0.1, "adam": 0.02, "adamw": 0.02}
 DECAY_ALPHAS = (0.03, 0.06, 0.2, 0.6)
 DLN_ALPHAS = (1e-4, 1e-3, 1e-2, 1e-1)

@@ -187,7 +187,7 @@ def decay_table(rows) -> str:
                       "decoupled by analogy (OPT-2 covers beta1 = beta2 = 0 only). The network's loss is "
                       "not the reference problem: the threshold is a scale, not a promise.", "",
                       table(["L", "optimizer", "alpha", "DEC-3 (reference)", "DEC-3 threshold alpha",
-                             "measured over seeds", "final ||Delta W||", "final loss"], body)]) + "\n"
+                             "measured over seeds", "final norm of Delta W", "final loss"], body)]) + "\n"
 
 
 def markdown(store, seconds=None, load=None) -> str:
