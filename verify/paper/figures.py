@@ -36,6 +36,14 @@ def _band(ax, x, ys, color, label, marker=None):
         ax.fill_between(x, stats[:, 1], stats[:, 2], color=color, alpha=0.2, lw=0)
 
 
+def _curve_band(ax, curves, color, label, marker=None):
+    """:func:`_band` of per-seed curves ``[(x, y), ...]``, cut to the shortest."""
+    if not curves:
+        return
+    n = min(len(c[0]) for c in curves)
+    _band(ax, curves[0][0][:n], [c[1][:n] for c in curves], color, label, marker)
+
+
 def _save(fig, out, name):
     fig.tight_layout()
     path = os.path.join(out, name)
@@ -44,13 +52,14 @@ def _save(fig, out, name):
     return path
 
 
-def _curves(store, experiment):
-    """task key -> series -> (x, y) arrays."""
+def _inputs(store, *experiments):
+    """The stored rows of ``experiments`` and their curves (task key -> series -> (x, y) arrays)."""
+    rows = [r for e in experiments for r in store.rows(e)]
     out = {}
     for p in store.curves():
-        if p["experiment"] == experiment:
+        if p["experiment"] in experiments:
             out.setdefault(p["task"], {}).setdefault(p["series"], []).append((p["x"], p["y"]))
-    return {k: {s: np.array(sorted(v)).T for s, v in d.items()} for k, d in out.items()}
+    return rows, {k: {s: np.array(sorted(v)).T for s, v in d.items()} for k, d in out.items()}
 
 
 def _shown(rows, L):
@@ -65,23 +74,20 @@ def _shown(rows, L):
 
 
 def finetune_figure(store, out):
-    rows = store.rows("finetune")
+    rows, curves = _inputs(store, "finetune")
     if not rows:
         return None
-    curves = _curves(store, "finetune")
     depths = sorted({r["L"] for r in rows})
     plt = _plt()
     fig, axes = plt.subplots(2, len(depths), figsize=(6 * len(depths), 8), squeeze=False)
     for j, L in enumerate(depths):
         for (label,), grp in groups(_shown(rows, L), "label").items():
             c = COLORS.get(label, "k")
-            xs = [curves[r["task"]]["train_loss"] for r in grp if r["task"] in curves]
-            n = min(len(x[0]) for x in xs)
-            _band(axes[0, j], xs[0][0][:n], [x[1][:n] for x in xs], c, f"{label} (lr {grp[0]['lr']:g})")
-            hs = [curves[r["task"]]["hessian"] for r in grp if "hessian" in curves.get(r["task"], {})]
-            if hs:
-                n = min(len(h[0]) for h in hs)
-                _band(axes[1, j], hs[0][0][:n], [np.sort(h[1][:n])[::-1] for h in hs], c, label, marker="o")
+            _curve_band(axes[0, j], [curves[r["task"]]["train_loss"] for r in grp if r["task"] in curves], c,
+                        f"{label} (lr {grp[0]['lr']:g})")
+            _curve_band(axes[1, j], [(h[0], np.sort(h[1])[::-1]) for h in
+                                     (curves[r["task"]]["hessian"] for r in grp if "hessian" in curves.get(r["task"], {}))],
+                        c, label, marker="o")
         axes[0, j].axhline(rows[0]["threshold"], color="k", ls=":", lw=1, label="escape threshold")
         axes[0, j].set(yscale="log", xlabel="step", ylabel="training cross-entropy",
                        title=f"fine-tuning through depth-{L} adapters (alpha = {rows[0]['alpha']:g})")
@@ -131,10 +137,9 @@ def escape_figure(store, out):
 
 
 def dln_figure(store, out):
-    rows = store.rows("dln_flow") + store.rows("dln_optimizer")
+    rows, curves = _inputs(store, "dln_flow", "dln_optimizer")
     if not rows:
         return None
-    curves = {**_curves(store, "dln_flow"), **_curves(store, "dln_optimizer")}
     plt = _plt()
     fig, axes = plt.subplots(1, 3, figsize=(17, 4.5))
     alpha = sorted({r["alpha"] for r in rows})[1 if len({r["alpha"] for r in rows}) > 2 else 0]
@@ -142,11 +147,7 @@ def dln_figure(store, out):
         for i, ((m,), grp) in enumerate(groups([r for r in rows if r["method"].startswith("flow") == flows
                                                 and r["alpha"] == alpha], "method").items()):
             xs = [curves[r["task"]].get(f"{m} alpha={alpha:g}") for r in grp if r["task"] in curves]
-            xs = [x for x in xs if x is not None and x.size]
-            if not xs:
-                continue
-            n = min(len(x[0]) for x in xs)
-            _band(ax, xs[0][0][:n], [x[1][:n] for x in xs], f"C{i}", m)
+            _curve_band(ax, [x for x in xs if x is not None and x.size], f"C{i}", m)
         ax.set(xscale="log", yscale="log", xlabel=xl, ylabel=r"loss $\|Xx-y\|^2/(2n)$",
                title=f"DLN regression k=300, n=100, L=3, alpha = {alpha:g}: " + ("flows" if flows else "optimizers"))
         ax.legend(fontsize=7)
@@ -159,24 +160,20 @@ def dln_figure(store, out):
 
 
 def sparse_figure(store, out):
-    rows = store.rows("sparse")
+    rows, curves = _inputs(store, "sparse")
     if not rows:
         return None
-    curves = _curves(store, "sparse")
     qs = sorted({r["q"] for r in rows})
     plt = _plt()
     fig, axes = plt.subplots(1, len(qs), figsize=(5.5 * len(qs), 4.2), squeeze=False)
     for ax, q in zip(axes[0], qs):
         for (L,), grp in groups([r for r in rows if r["q"] == q], "L").items():
-            xs = [curves[r["task"]]["margin"] for r in grp if r["task"] in curves]
-            opt = [r["optimum"] for r in grp]
-            n = min(len(x[0]) for x in xs)
-            r = grp[0]["r"]
-            rn = "inf" if math.isinf(r) else f"{r:.3g}"
-            if all(math.isfinite(o) for o in opt):
-                _band(ax, xs[0][0][:n], [x[1][:n] / o for x, o in zip(xs, opt)], f"C{L}", f"L = {L} (l_{rn}, / LP optimum)")
+            xs = [(curves[r["task"]]["margin"], r["optimum"]) for r in grp if r["task"] in curves]
+            rn = "inf" if math.isinf(grp[0]["r"]) else f"{grp[0]['r']:.3g}"
+            if all(math.isfinite(o) for _, o in xs):
+                _curve_band(ax, [(x[0], x[1] / o) for x, o in xs], f"C{L}", f"L = {L} (l_{rn}, / max margin)")
             else:
-                _band(ax, xs[0][0][:n], [x[1][:n] for x in xs], f"C{L}", f"L = {L} (l_{rn} margin; no optimum, r < 1)")
+                _curve_band(ax, [x for x, _ in xs], f"C{L}", f"L = {L} (l_{rn} margin; no optimum, r < 1)")
         ax.axhline(1, color="k", ls=":", lw=1)
         ax.set(xscale="log", xlabel="step", ylabel="normalized margin (/ max margin where computed)",
                title=f"sparse classification k = 80, q = {q:g}")
