@@ -311,7 +311,7 @@ def _build(args) -> Path:
     meta = {k: data.get(k) for k in ("version", "torch", "device", "precision", "seed")}
     tex = render.document(sections, catalogue, geometry, meta, about(data, source, catalogue),
                           failures)
-    if families is None:
+    if not args.only:
         head, end, tail = tex.rpartition("\\end{document}")
         tex = head + experiments.section(args.paper_results, out) + "\n" + end + tail
     write_atomic(out / f"{stem}.json", json.dumps(data, indent=2, sort_keys=True) + "\n")

@@ -32,7 +32,7 @@ def main(argv=None) -> int:
     ran = execute(plan.run_task, tasks, store, args.workers, args.scheduler, progress=not args.no_progress)
     seconds = time.perf_counter() - start
     load = " ".join(f"{x:.2f}" for x in os.getloadavg())
-    text = report.markdown(store, seconds, load)
+    text = report.markdown(store, seconds, load, ran)
     with open(os.path.join(args.out, "report.md"), "w") as fh:
         fh.write(text)
     paths = figures.write_all(store, args.out)

@@ -118,7 +118,10 @@ def escape_table(rows) -> str:
                       "Fitted: least squares log(steps) = c + e log(alpha) over the escaped runs of every "
                       "seed, 95 % interval of e; 'steps per decade' is the slope of steps against "
                       "log10(1/alpha) (a logarithmic class grows by a constant per decade, a bounded one "
-                      "by less and less). Censored runs are not fitted.", "", table(hdr, body)]) + "\n"
+                      "by less and less). Censored runs are not fitted. For the bounded and logarithmic "
+                      "classes ESC-2's exponent 0 is the limit alpha -> 0: over a finite range that ends "
+                      "at alpha = 0.1 a small negative fitted slope is expected, so 'outside interval' "
+                      "there is a statement about the range, read it with the per-alpha steps.", "", table(hdr, body)]) + "\n"
 
 
 def dln_tables(rows) -> str:
@@ -190,12 +193,13 @@ def decay_table(rows) -> str:
                              "measured over seeds", "final norm of Delta W", "final loss"], body)]) + "\n"
 
 
-def markdown(store, seconds=None, load=None) -> str:
+def markdown(store, seconds=None, load=None, ran=None) -> str:
     parts = ["# Paper experiments at CPU scale", "",
              "Every row: the theory's prediction beside the measurement (mean and 95 % interval over "
              "seeds). Where a setting is outside a theorem's hypotheses the row says so.", ""]
     if seconds is not None:
-        parts += [f"Run time of this sweep: {seconds:.0f} s" + (f" (load average {load})" if load else "") + ".", ""]
+        parts += [f"This invocation ran {ran} task(s) in {seconds:.0f} s" + (f" (load average {load})" if load else "")
+                  + "; tasks stored by earlier invocations were reused, not rerun.", ""]
     parts += [finetune_tables(store.rows("finetune")), escape_table(store.rows("escape")),
               dln_tables(store.rows("dln_flow") + store.rows("dln_optimizer")), sparse_table(store.rows("sparse")), decay_table(store.rows("decay"))]
     return "\n".join(p for p in parts if p is not None)
