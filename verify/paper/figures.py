@@ -131,8 +131,8 @@ def escape_figure(store, out):
         for (o,), grp in groups([r for r in rows if r["L"] == L], "optimizer").items():
             _escape_panel(ax, grp, o, "escape_step", *names[o], L, optimizer_q(o))
         ax.set(xscale="log", yscale="log", xlabel=r"adapter scale $\alpha$", ylabel="steps to escape",
-               title=f"escape from the saddle, L = {L} (hollow: budget stop; dotted: ESC-2 power)")
-        ax.legend(fontsize=7)
+               title=f"escape from the saddle, L = {L}")
+        ax.legend(fontsize=7, title="hollow: budget stop; dotted: ESC-2 power", title_fontsize=7)
     return _save(fig, out, "escape.png")
 
 
