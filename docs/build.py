@@ -31,6 +31,7 @@ from pathlib import Path
 
 from numerics.cli import Parser
 
+from . import experiments
 from . import figures as F
 from . import render, sources
 from .latex import code, escape
@@ -59,6 +60,9 @@ def parse_args(argv):
     p.add_argument("--precision", default="quick", choices=("quick", "full"))
     p.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--paper-results", metavar="DIR", default=os.path.join("reports", "paper"),
+                   help="stored results of `python -m verify.paper` for the Experiments section "
+                        "(default reports/paper; left out with --only)")
     p.add_argument("--tex-only", action="store_true", help="write the .tex and figures, not the PDF")
     p.add_argument("--no-figures", action="store_true", help="leave the figures out (fast drafts)")
     return p.parse_args(argv)
@@ -308,6 +312,9 @@ def _build(args) -> Path:
     meta = {k: data.get(k) for k in ("version", "torch", "device", "precision", "seed")}
     tex = render.document(sections, catalogue, geometry, meta, about(data, source, catalogue),
                           failures)
+    if not args.only:
+        head, end, tail = tex.rpartition("\\end{document}")
+        tex = head + experiments.section(args.paper_results, out) + "\n" + end + tail
     write_atomic(out / f"{stem}.json", json.dumps(data, indent=2, sort_keys=True) + "\n")
     write_atomic(out / f"{stem}.tex", tex)
     if args.tex_only:
