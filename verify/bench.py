@@ -40,7 +40,7 @@ from scipy.integrate import solve_ivp
 
 import theory
 from numerics._generated import numpy_kernels as NK
-from numerics.cli import Parser
+from numerics.cli import Parser, add_device, description, positive
 from numerics.flows import resolve_device, simulate_parameter_flow
 from numerics.losses import LinearRegression, SeparableQuadratic
 from numerics.sign import simulate_sign_flow
@@ -321,12 +321,13 @@ def report(rows) -> str:
 
 
 def main(argv=None) -> int:
-    p = Parser(prog="python -m verify.bench", description=__doc__.splitlines()[0])
-    p.add_argument("--device", default="cpu", choices=("cpu", "cuda"),
-                   help="cuda adds a GPU column (the CPU column is always measured)")
-    p.add_argument("--quick", action="store_true", help="small sizes (a smoke run)")
-    p.add_argument("--budget", type=float, default=60.0, help="wall-clock budget per baseline run (s)")
-    p.add_argument("--huge", type=int, default=1_000_000, help="trajectories for the GPU throughput row")
+    p = Parser(prog="python -m verify.bench", description=description(__doc__))
+    add_device(p, "cuda adds a GPU column; the CPU column is always measured")
+    p.add_argument("--quick", action="store_true", help="small sizes, a smoke run (default off)")
+    p.add_argument("--budget", type=positive(float), default=60.0,
+                   help="wall-clock budget per baseline run in s, > 0 (default 60; 5 with --quick)")
+    p.add_argument("--huge", type=positive(int), default=1_000_000,
+                   help="trajectories for the GPU throughput row, > 0 (default 1000000)")
     args = p.parse_args(argv)
     try:
         devices = [resolve_device("cpu")] + ([resolve_device("cuda")] if args.device == "cuda" else [])

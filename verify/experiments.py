@@ -42,7 +42,7 @@ from multiprocessing import get_context
 
 import numpy as np
 
-from numerics.cli import Parser
+from numerics.cli import Parser, description
 
 N_REG, N_CLS, N_TEST, DIM, K = 6, 24, 2000, 12, 2
 ALPHAS = (1e-3, 1e-2, 1e-1, 0.5)
@@ -300,7 +300,7 @@ def plot(rows, out):
 
 
 def main(argv=None) -> int:
-    p = Parser(prog="python -m verify.experiments", description=__doc__.splitlines()[0])
+    p = Parser(prog="python -m verify.experiments", description=description(__doc__))
     p.add_argument("out", nargs="?", default=os.path.join("reports", "experiments"),
                    help="output folder (default reports/experiments)")
     p.add_argument("--seeds", type=int, default=2, help="number of random problems (default 2)")

@@ -22,7 +22,7 @@ import torch
 
 from numerics._generated import numpy_kernels as NK
 from numerics._generated import torch_kernels as TK
-from numerics.cli import Parser
+from numerics.cli import Parser, description
 from theory.catalog import kernel_specs
 from theory.potentials import SumLast
 
@@ -201,7 +201,7 @@ def report(n: int = 100, seed: int = 0, cuda: bool = False) -> list[dict]:
 
 
 def main(argv=None) -> int:
-    p = Parser(prog="python -m verify.precision", description=__doc__.splitlines()[0])
+    p = Parser(prog="python -m verify.precision", description=description(__doc__))
     p.add_argument("--points", type=int, default=100, help="random points per kernel (default 100)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
