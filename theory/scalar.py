@@ -84,8 +84,8 @@ class ScalarReparam:
         samples = self.range_samples()
 
         def inverts(sol):               # exact g(w_k) in, so sp.N raises its working precision
-            back = [sp.N(sol.subs(self.params).subs(x, xk), 30) for _, xk in samples]
-            return all(b.is_real and abs(b - wk) <= 1e-20 * (1 + wk) for (wk, _), b in zip(samples, back))
+            back = [sp.N(self.bound_sample(sol).subs(x, xk), 30) for _, xk in samples]
+            return bool(samples) and all(b.is_real and abs(b - wk) <= 1e-20 * (1 + wk) for (wk, _), b in zip(samples, back))
         sols = [s_ for s_ in sp.solve(sp.Eq(self.g, x), w) if inverts(s_)]
         if len(sols) != 1 or sp.count_ops(sols[0]) > MAX_INVERSE_OPS:
             return None
@@ -94,15 +94,20 @@ class ScalarReparam:
     def range_samples(self) -> list:
         """``(w_k, g(w_k))`` at sample points ``w_k > 0`` (exact, bound parameters): points of the
         range of ``g``, where an inverse and the sign of ``g'`` are tested."""
-        g = self.g.subs(self.params)
+        g = self.bound_sample(self.g)
         return [(wk, g.subs(w, wk)) for wk in _SAMPLE_W if sp.N(g.subs(w, wk)).is_finite]
+
+    def bound_sample(self, expr):
+        """``expr`` with the parameters bound, and those kept symbolic set to the sample value 2."""
+        expr = expr.subs(self.params)
+        return expr.subs({s_: 2 for s_ in expr.free_symbols - {w, x}})
 
     def slope_at_inverse(self, inv):
         """``|g'(g^-1(x))|``, with radicals cancelled (``cosh(asinh x) -> sqrt(1 + x^2)``); the
         absolute value is resolved where ``g'`` has one sign on the range of ``g`` (for ``tanh``,
         ``1 - x^2`` on ``(0, 1)``), so that SymPy can integrate it."""
         e = sp.simplify(sp.expand(sp.radsimp(sp.simplify(self.dg.subs(w, inv).rewrite(sp.exp)))))
-        signs = {sp.sign(sp.N(e.subs(self.params).subs(x, xk), 30)) for _, xk in self.range_samples()}
+        signs = {sp.sign(sp.N(self.bound_sample(e).subs(x, xk), 30)) for _, xk in self.range_samples()}
         return {frozenset({1}): e, frozenset({-1}): -e}.get(frozenset(signs), sp.Abs(e))
 
     def potential(self, q=None, kernel: str | None = None) -> Potential:
@@ -172,7 +177,7 @@ class ScalarReparam:
 
 
 def _parameters(params) -> dict:
-    """``{name or Symbol: number}`` with every name a real SymPy ``Symbol``."""
+    """``{name or Symbol: number or SymPy expression}`` with every name a real SymPy ``Symbol``."""
     if params is None:
         return {}
     if not isinstance(params, dict):
@@ -185,7 +190,10 @@ def _parameters(params) -> dict:
             k = sp.Symbol(k, real=True)
         elif not isinstance(k, sp.Symbol):
             raise TypeError(f"params: keys must be names or SymPy Symbols, got {type(k).__name__} {k!r}")
-        out[k] = sp.nsimplify(validate.real(v, f"params[{str(k)!r}]"), rational=True)
+        if isinstance(v, sp.Basic) and v.free_symbols:
+            out[k] = v                                   # kept symbolic (e.g. {L: L})
+        else:
+            out[k] = sp.nsimplify(validate.real(v, f"params[{str(k)!r}]"), rational=True)
     return out
 
 
