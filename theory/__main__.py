@@ -17,8 +17,6 @@ import sys
 import theory
 from numerics.cli import Parser
 
-from .special import elementary
-
 
 def overview() -> str:
     """The closed forms of MIR-1, ESC-1 and ESC-2, symbolic in ``L`` and ``q``."""
@@ -39,12 +37,8 @@ def overview() -> str:
 
 
 def potential_text(pot) -> str:
-    """``R''``, ``R'``, ``R`` with special functions made elementary where SymPy can."""
-    forms = [f"R''(x) = {elementary(pot.R2)}"]
-    for label, expr in (("R'(x)", pot.R1), ("R(x)", pot.R0)):
-        if expr is not None:
-            forms.append(f"{label} = {elementary(expr)}")
-    return "\n".join([repr(pot), *forms, f"at the saddle: {pot.legendre_class()}"])
+    """The potential, its readable closed forms and its class at the saddle (MIR-4)."""
+    return "\n".join([repr(pot), pot.readable(), f"at the saddle: {pot.legendre_class()}"])
 
 
 def parse_args(argv):

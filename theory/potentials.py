@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 import sympy as sp
 
 from .derivation import Derivation
+from .special import elementary
 from .symbols import x
 
 
@@ -140,6 +141,12 @@ class Potential:
         if self.root is not None:
             parts.append(sp.latex(sp.Eq(self._subs(self.root.residual), 0)))
         return r" \\ ".join(parts)
+
+    def readable(self) -> str:
+        """``R''``, ``R'`` and ``R`` as text, special functions made elementary where SymPy can
+        (:func:`theory.special.elementary`): ``x/sqrt(1 - x**2)``, not ``betainc(1/2, -1/2, 0, x**2)/2``."""
+        forms = [("R''(x)", self.R2), ("R'(x)", self.R1), ("R(x)", self.R0)]
+        return "\n".join(f"{label} = {elementary(e)}" for label, e in forms if e is not None)
 
     def __repr__(self) -> str:
         b = ", ".join(f"{k}={v}" for k, v in self.bound.items())

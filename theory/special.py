@@ -95,11 +95,21 @@ def hyper_to_betainc(expr):
     return sp.powsimp(sp.expand_power_base(out, force=True), force=True)
 
 
+def asinh_logs(expr):
+    """``log(a + sqrt(a^2 + 1)) -> asinh(a)`` wherever ``a = (u - 1/u)/2`` recovers the argument ``u``."""
+    def one(e):
+        u = e.args[0]
+        a = sp.simplify(sp.radsimp((u - 1 / u) / 2))
+        return sp.asinh(a) if sp.simplify(sp.radsimp(u - a - sp.sqrt(a**2 + 1))) == 0 else e
+    return expr.replace(lambda e: isinstance(e, sp.log) and e.args[0].is_Add, one)
+
+
 def elementary(expr):
     """Readable form of ``expr``: each ``betainc(a, b, z0, z1)`` with numeric ``a, b`` becomes
     ``F(z1) - F(z0)`` where SymPy finds an elementary antiderivative ``F`` of
     ``t^(a-1) (1-t)^(b-1)`` on ``0 < t < 1`` (``betainc(1/2, -1/2, 0, x^2)/2 = x/sqrt(1 - x^2)``,
-    ``betainc(1/2, 0, 0, z)/2 = atanh(sqrt z)``); the rewrite is kept only if it agrees with
+    ``betainc(1/2, 0, 0, z)/2 = atanh(sqrt z)``), then integrals done where that is now possible
+    and ``log(a + sqrt(a^2 + 1))`` written ``asinh(a)``; the rewrite is kept only if it agrees with
     ``expr`` numerically at a sample point, else ``betainc`` stays."""
     t, half = sp.Symbol("t", positive=True), sp.Rational(1, 2)
 
@@ -119,7 +129,9 @@ def elementary(expr):
 
     if expr is None or not expr.has(sp.betainc):
         return expr
-    out = sp.simplify(expr.replace(lambda e: isinstance(e, sp.betainc), one))
+    out = expr.replace(lambda e: isinstance(e, sp.betainc), one)
+    out = sp.simplify(out.replace(lambda e: isinstance(e, sp.Integral), lambda e: e.doit()))
+    out = sp.simplify(asinh_logs(out))
     at = {s_: sp.Rational(1, 3) for s_ in expr.free_symbols}
     a, b = sp.N(expr.subs(at), 20), sp.N(out.subs(at), 20)
     return out if a.is_real and b.is_real and abs(a - b) <= 1e-12 * (1 + abs(a)) else expr
