@@ -162,11 +162,11 @@ def main(argv=None) -> int:
     interrupted = False
     try:
         with tqdm(ids, desc="checks", unit="check", file=sys.stderr, leave=False) as bar:
-            for i in bar:
+            for k, i in enumerate(bar, 1):
                 bar.set_postfix_str(i)
                 r = REGISTRY[i].run(ctx)
                 results.append(r)
-                bar.write(f"{i:<7} {status_of(r)} ({r.seconds:.1f} s)", file=sys.stderr)
+                bar.write(f"[{k:>2}/{len(ids)}] {i:<7} {status_of(r)} ({r.seconds:.1f} s)", file=sys.stderr)
     except KeyboardInterrupt:
         interrupted = True
         sys.stderr.write("\ninterrupted: results so far\n")
