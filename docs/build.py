@@ -18,6 +18,7 @@ missing LaTeX toolchain (one line saying how to install it).
 
 from __future__ import annotations
 
+import argparse
 import datetime
 import json
 import os
@@ -29,7 +30,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from numerics.cli import Parser
+from numerics.cli import Parser, add_device, description, readable, writable_folder
 
 from . import experiments
 from . import figures as F
@@ -51,21 +52,39 @@ class BuildError(Exception):
 
 
 def parse_args(argv):
-    p = Parser(prog=PROG, description=__doc__.splitlines()[0])
+    p = Parser(prog=PROG, description=description(__doc__))
     p.add_argument("--only", nargs="+", metavar="FAMILY",
-                   help="build only these families' sections (e.g. ESC), as derivations-ESC.pdf")
-    p.add_argument("--results", metavar="PATH",
-                   help="JSON of `python -m verify.all --json` to use instead of a fresh verify run")
+                   help="build only these families' sections (e.g. ESC), as derivations-ESC.pdf "
+                        "(default: every family)")
+    p.add_argument("--results", metavar="PATH", type=existing_file,
+                   help="JSON written by python -m verify.all --json, used instead of a fresh "
+                        "verify run (default: run it)")
     p.add_argument("--out", metavar="DIR", default=str(DOCS), help="output folder (default: docs/)")
-    p.add_argument("--precision", default="quick", choices=("quick", "full"))
-    p.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--precision", default="quick", choices=("quick", "full"),
+                   help="grids of the verify run and figures (default quick)")
+    add_device(p)
+    p.add_argument("--seed", type=int, default=0, help="seed of the random starts (default 0)")
     p.add_argument("--paper-results", metavar="DIR", default=os.path.join("reports", "paper"),
-                   help="stored results of `python -m verify.paper` for the Experiments section "
+                   help="stored results of python -m verify.paper for the Experiments section "
                         "(default reports/paper; left out with --only)")
-    p.add_argument("--tex-only", action="store_true", help="write the .tex and figures, not the PDF")
-    p.add_argument("--no-figures", action="store_true", help="leave the figures out (fast drafts)")
-    return p.parse_args(argv)
+    p.add_argument("--tex-only", action="store_true",
+                   help="write the .tex and figures, not the PDF (default off)")
+    p.add_argument("--no-figures", action="store_true",
+                   help="leave the figures out, for fast drafts (default off)")
+    args = p.parse_args(argv)
+    try:
+        writable_folder(args.out)
+    except ValueError as exc:
+        p.error(f"argument --out: {exc}")
+    return args
+
+
+def existing_file(path: str) -> str:
+    """``--results`` type: a readable file."""
+    if not os.path.isfile(path) or not os.access(path, os.R_OK):
+        raise argparse.ArgumentTypeError(f"{path!r} is not a readable file; write one with "
+                                         f"python -m verify.all --json {path}")
+    return path
 
 
 def log(msg: str) -> None:
@@ -82,6 +101,7 @@ def write_atomic(path: Path, data: bytes | str) -> None:
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data.encode() if isinstance(data, str) else data)
+        readable(tmp)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

@@ -25,6 +25,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from numerics.cli import readable  # noqa: E402
+
 from . import sources  # noqa: E402
 from .latex import escape, number  # noqa: E402
 
@@ -86,6 +88,7 @@ def save(fig, ctx: Context, name: str) -> str:
     os.close(fd)
     try:
         fig.savefig(tmp, format="pdf")
+        readable(tmp)
         os.replace(tmp, ctx.folder / f"{name}.pdf")
     finally:
         plt.close(fig)

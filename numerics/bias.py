@@ -83,7 +83,7 @@ class Balanced(Geometry):
         return self.sign * np.where(st >= self.hi, np.inf, x)     # the range of R' ends at x = inf
 
     def slope(self, delta):
-        with np.errstate(divide="ignore"):          # R''(0) = inf where clamped: slope 0
+        with np.errstate(divide="ignore", over="ignore"):   # R'' = inf at (or near) 0: slope 0
             return 1 / K.mir1_hess(self.primal(delta), *self._k)
 
     def stationarity(self, delta):
@@ -163,51 +163,125 @@ class BregmanPoint:
         return max(self.feasibility, self.stationarity)
 
 
-def bregman_point(geometry: Geometry, X, y, *, tol: float = 1e-14, maxiter: int = 100) -> BregmanPoint:
+class Infeasible(ArithmeticError):
+    """``{X x = y}`` does not meet the domain of the geometry; ``certificate`` is a Farkas vector
+    ``lambda`` that proves it (see :func:`farkas_certificate`)."""
+
+    def __init__(self, message, certificate):
+        super().__init__(message)
+        self.certificate = certificate
+
+
+def domain(geometry: Geometry):
+    """The primal domain as ``(s, closed)``: ``s x >= 0`` (``closed``) or ``s x > 0`` for the sign
+    vector ``s`` of a balanced ``L >= 2`` start (factors keep their signs; ``x = 0`` is reachable
+    only where ``R'(0+)`` is finite); ``(None, True)`` for the whole space."""
+    if isinstance(geometry, Balanced) and geometry.L >= 2:
+        return geometry.sign, bool(np.isfinite(geometry.lo))
+    return None, True
+
+
+def farkas_certificate(X, y, s=None, closed=True, tol=1e-9):
+    """A ``lambda`` proving ``{X x = y, x in D}`` empty, or ``None`` if none is found.
+
+    * ``D = R^n``: ``X^T lambda = 0``, ``<lambda, y> > 0`` (``y`` off the range of ``X``).
+    * ``D = {s x >= 0}``: ``s X^T lambda >= 0``, ``<lambda, y> < 0`` (Farkas' lemma).
+    * ``D = {s x > 0}``: ``s X^T lambda >= 0``, ``<lambda, y> <= 0``, not both zero (Motzkin):
+      ``0 < <s X^T lambda, s x> = <lambda, y> <= 0`` for any feasible ``x``.
+
+    Found by a linear program (HiGHS) over ``|lambda_i| <= 1``; ``tol`` is relative to the scale
+    ``max|X| + max|y|``."""
+    X, y = _f64(X, "X"), _f64(y, "y")
+    scale = tol * (np.abs(X).max() + np.abs(y).max())
+    if s is None:
+        lam = y - X @ np.linalg.lstsq(X, y, rcond=None)[0]
+        return lam / np.abs(lam).max() if lam @ y > scale * np.abs(lam).max() else None
+    A = -(s[:, None] * X.T)                                   # A lambda <= 0: s X^T lambda >= 0
+    if closed:
+        res = linprog(y, A_ub=A, b_ub=np.zeros(len(s)), bounds=[(-1, 1)] * len(y), method="highs")
+        return res.x if res.status == 0 and res.fun < -scale else None
+    res = linprog(y + A.sum(0), A_ub=np.vstack([A, y[None]]), b_ub=np.zeros(len(s) + 1),
+                  bounds=[(-1, 1)] * len(y), method="highs")
+    return res.x if res.status == 0 and res.fun < -scale else None
+
+
+def _exact_step(g, expand: bool) -> float:
+    """The largest bracketed ``t`` below the zero of the increasing ``g`` (``g(0) < 0``), to 0.1%:
+    ``1`` if ``g(1) <= 0`` and not ``expand``, else found by doubling and bisection."""
+    lo, hi = 0.0, 1.0
+    while g(hi) <= 0:
+        lo, hi = hi, 2 * hi
+        if not expand or hi > 2.0**40:
+            return lo
+    while hi - lo > 1e-3 * hi and hi > 1e-14:
+        mid = 0.5 * (lo + hi)
+        lo, hi = (mid, hi) if g(mid) <= 0 else (lo, mid)
+    return lo
+
+
+def bregman_point(geometry: Geometry, X, y, *, tol: float = 1e-14, maxiter: int = 500) -> BregmanPoint:
     """IB-1: the Bregman projection of ``x0`` onto ``{X x = y}`` in ``geometry``.
 
     Newton on the convex dual ``phi(lambda) = sum R*(R'(x0) + X^T lambda) - <lambda, y>``: its
-    gradient is ``X x(lambda) - y`` with ``x(lambda) = primal(X^T lambda)``, its Hessian
-    ``X diag(1/R'') X^T`` (least squares where clamped coordinates make it singular). The step
-    along a Newton direction ``d`` is ``1`` if ``phi`` still decreases there
-    (``g(t) = <d, X x(lambda + t d) - y>`` is increasing, ``g(0) < 0``), else the bracketed zero
-    of ``g`` from below, so ``phi`` decreases at every step without evaluating ``R*``.
-    Stops when ``max|X x - y| / (max|X| max|x| + max|y|) <= tol`` or no step helps; raises
-    ``ArithmeticError`` if it ends above ``1e-10`` (e.g. ``y`` not reachable in the geometry).
+    gradient is ``F = X x(lambda) - y`` with ``x(lambda) = primal(X^T lambda)``, its Hessian
+    ``H = X diag(1/R'') X^T``. Globalized: the direction is ``d = -(H + mu I)^+ F`` (``mu = 0``,
+    pure Newton, after a step of length ``>= 1``; ``mu`` grows with ``|F|`` after a damped or
+    failed step, which bends ``d`` towards ``-F`` where ``H`` is flat or singular), and the step is the
+    exact line minimum: the zero of the increasing ``g(t) = <d, F(lambda + t d)>``, so ``phi``
+    decreases at every step without evaluating ``R*``.
+    Stops when ``max|X x - y| / (max|X| max|x| + max|y|) <= tol``. If it ends above ``1e-10``,
+    raises :class:`Infeasible` with a Farkas certificate when ``{X x = y}`` misses the domain of
+    the geometry (:func:`farkas_certificate`), else ``ArithmeticError``.
     """
     X, y = _f64(X, "X"), _f64(y, "y")
     if X.ndim != 2 or y.shape != (X.shape[0],) or X.shape[1] != geometry.x0.shape[-1]:
-        raise ValueError(f"X must be (N, n) with n = {geometry.x0.shape[-1]} and y of shape (N,), "
-                         f"got {X.shape} and {y.shape}")
+        raise ValueError(f"bregman_point: X must be of shape (N, n) with n = {geometry.x0.shape[-1]} "
+                         f"(the size of x0) and y shape (N,); got X {X.shape} and y {y.shape}")
     lam = np.zeros(X.shape[0])
-    it, err = 0, math.inf
+    it, err, mu = 0, math.inf, 0.0
     for it in range(1, maxiter + 1):
         delta = X.T @ lam
         x = geometry.primal(delta)
         F = X @ x - y
-        err = float(np.abs(F).max() / (np.abs(X).max() * np.abs(x).max() + np.abs(y).max()))
+        scale = np.abs(X).max() * np.abs(x).max() + np.abs(y).max()
+        if not np.isfinite(scale):              # lambda diverges: the dual is unbounded below
+            break
+        err = float(np.abs(F).max() / scale) if scale > 0 else 0.0    # X = 0, y = 0: x0 solves it
         if err <= tol:
             break
-        d = np.linalg.lstsq(X @ (geometry.slope(delta)[:, None] * X.T), -F, rcond=None)[0]
+        H = X @ (geometry.slope(delta)[:, None] * X.T)
+        d = np.linalg.lstsq(H + mu * np.eye(len(y)), -F, rcond=None)[0]
         Xd, dy = X.T @ d, d @ y
 
         def g(t):
             with np.errstate(invalid="ignore", over="ignore"):
                 v = Xd @ geometry.primal(delta + t * Xd) - dy
             return v if np.isfinite(v) else math.inf      # past the range of R': phi = +inf
-        t = 1.0
-        if not g(1.0) <= 0:
-            lo, hi = 0.0, 1.0
-            while hi - lo > 1e-3 * hi and hi > 1e-12:
-                mid = 0.5 * (lo + hi)
-                lo, hi = (mid, hi) if g(mid) <= 0 else (lo, mid)
-            t = lo
-        if t == 0 or not np.any(t * np.abs(d) > 4 * np.finfo(float).eps * np.abs(lam)):
+        t = _exact_step(g, expand=mu > 0) if g(0.0) < 0 else 0.0
+        if t == 1.0 and mu == 0:
+            lam = lam + d
+            continue
+        moved = t > 0 and np.any(t * np.abs(d) > 4 * np.finfo(float).eps * np.abs(lam))
+        if moved:
+            lam = lam + t * d
+        elif mu > 1e12 * (1 + np.abs(H).max()):
             break
-        lam = lam + t * d
+        mu = 0.0 if t >= 1.0 else max(10 * mu, float(np.abs(F).max()))
     if not err <= 1e-10:
-        raise ArithmeticError(f"bregman_point: Newton stopped at relative feasibility {err:.2e} "
-                              f"(is y reachable in this geometry?)")
+        s, closed = domain(geometry)
+        cert = farkas_certificate(X, y, s, closed)
+        if cert is not None:
+            if s is None:
+                where, proof = "the range of X", f"max|X^T lambda| = {np.abs(X.T @ cert).max():.1e}"
+            else:
+                where = f"the {'closed' if closed else 'open'} orthant of x0 (where this geometry lives)"
+                proof = f"min s X^T lambda = {np.min(s * (X.T @ cert)):.1e}"
+            raise Infeasible(f"bregman_point: infeasible: no x in {where} solves X x = y; Farkas "
+                             f"certificate lambda = {np.array2string(cert, precision=3)} "
+                             f"(<lambda, y> = {cert @ y:.3g}, {proof})", cert)
+        raise ArithmeticError(f"bregman_point: the problem is feasible but the dual Newton method "
+                              f"stopped at relative feasibility {err:.2e} after {it} iterations; "
+                              f"try a larger maxiter (now {maxiter})")
     return BregmanPoint(x, lam, err, float(geometry.stationarity(X.T @ lam).max()), it)
 
 
@@ -291,5 +365,6 @@ def min_l1_interpolant(X, y):
         raise ArithmeticError(f"min_l1_interpolant: linear program failed ({res.message})")
     return res.x[:n] - res.x[n:]
 
-__all__ = ["Balanced", "Imbalanced", "TwoBranch", "BregmanPoint", "bregman_point", "one_sample_point",
+__all__ = ["Balanced", "Imbalanced", "TwoBranch", "BregmanPoint", "Infeasible", "domain",
+           "farkas_certificate", "bregman_point", "one_sample_point",
            "margin_exponent", "quasi_norm", "normalized_margin", "max_margin", "min_l1_interpolant"]

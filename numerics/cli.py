@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import tempfile
 
 
 class Parser(argparse.ArgumentParser):
@@ -12,3 +14,60 @@ class Parser(argparse.ArgumentParser):
     def error(self, message):
         sys.stderr.write(f"{self.prog}: error: {message}\n")
         sys.exit(2)
+
+
+def description(doc: str) -> str:
+    """A module docstring's first paragraph as plain text for ``--help`` (no reST markup)."""
+    return " ".join(doc.strip().split("\n\n")[0].split()).replace("``", "")
+
+
+def readable(path) -> None:
+    """Give a file made by ``tempfile.mkstemp`` (mode 0600) the mode of an ordinary new file:
+    ``0666`` less the process umask (world-readable under the usual umask 022)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    os.chmod(path, 0o666 & ~mask)
+
+
+def device(value: str) -> str:
+    """``--device`` type: ``cpu``, or ``cuda`` where a CUDA device is present."""
+    if value not in ("cpu", "cuda"):
+        raise argparse.ArgumentTypeError(f"invalid choice {value!r} (choose from 'cpu', 'cuda')")
+    if value == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            raise argparse.ArgumentTypeError("'cuda' is not available on this machine "
+                                             "(no CUDA device or a CPU-only torch); use --device cpu")
+    return value
+
+
+def add_device(p: argparse.ArgumentParser, what: str = "where the simulations run") -> None:
+    """The shared ``--device`` flag, checked before any work starts."""
+    p.add_argument("--device", default="cpu", type=device, metavar="{cpu,cuda}",
+                   help=f"cpu or cuda: {what} (default cpu)")
+
+
+def positive(kind=float):
+    """An ``argparse`` type: a number of ``kind`` that is > 0."""
+    def parse(value: str):
+        try:
+            v = kind(value)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a {kind.__name__}, got {value!r}") from None
+        if not v > 0:
+            raise argparse.ArgumentTypeError(f"must be > 0, got {value}")
+        return v
+    parse.__name__ = f"positive {kind.__name__}"
+    return parse
+
+
+def writable_folder(path: str) -> None:
+    """Create the folder ``path`` if needed and check that a file can be written in it;
+    ``ValueError`` saying what to do otherwise."""
+    try:
+        os.makedirs(path, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as exc:
+        raise ValueError(f"cannot write in {path!r} ({exc.strerror}); choose a writable folder") from None

@@ -32,6 +32,7 @@ import torch
 
 from .filippov import equivalent_control, resolve, surface_rate
 from .flows import DeepDiagonalFlow
+from .forward import jvp
 from .geometry import exclusive_prod, frozen_phi
 
 
@@ -66,7 +67,7 @@ class DecayFlow(DeepDiagonalFlow):
     def nu_rate(self, t, p):
         if self.schedule is None:
             return torch.zeros_like(p["nu"])
-        return p["nu"] * torch.func.jvp(self.schedule, (t,), (torch.ones_like(t),))[1]
+        return p["nu"] * jvp(self.schedule, (t,), (torch.ones_like(t),))[1]
 
     def _geometry(self, t, y, p):
         w = self.split(y)

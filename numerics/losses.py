@@ -12,6 +12,7 @@ from __future__ import annotations
 import torch
 
 from .arrays import float64
+from .forward import jacfwd
 
 
 class Loss:
@@ -33,7 +34,7 @@ class Loss:
     def hess(self, x, p):
         """Hessian ``(B, n, n)`` of ``f`` at ``x`` (used by sliding: ``d/dt grad f = H dx/dt``).
         Default: forward-mode differentiation of :meth:`grad` (rows are independent)."""
-        return torch.func.vmap(torch.func.jacfwd(lambda xb, pb: self.grad(xb[None], {
+        return torch.func.vmap(jacfwd(lambda xb, pb: self.grad(xb[None], {
             k: v[None] for k, v in pb.items()})[0]))(x, p)
 
 

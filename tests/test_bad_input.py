@@ -121,6 +121,10 @@ CLI = [
     ("verify.experiments", "--q", "2.5"),
     ("verify.experiments", "--seeds", "0"),
     ("docs.build", "--only", "XYZ"),
+    ("verify.bench", "--budget", "-1"),
+    ("verify.experiments", "--wall", "0"),
+    ("docs.build", "--results", "/no/such/results.json"),
+    ("verify.all", "--json", "/"),
 ]
 
 

@@ -57,3 +57,42 @@ def test_theory_cli_prints_closed_forms():
     assert p.returncode == 0 and p.stdout.split()[0] == "polynomial"
     p = run("theory", "escape-time", "--L", "3", "--q", "1.5", "--alpha", "0.1")
     assert p.returncode == 0 and abs(float(p.stdout) - 2.1769340928195686) < 1e-12
+
+
+def test_verify_all_json_to_a_folder_or_unwritable_path_fails_before_any_check(tmp_path):
+    for target in (str(tmp_path), "/proc/no/such/dir/r.json"):
+        p = run("verify.all", "--json", target, timeout=120)
+        assert p.returncode == 2 and "--json" in p.stderr and "[ 1/" not in p.stderr, p.stderr
+        assert len(p.stderr.strip().splitlines()) == 1 and "Traceback" not in p.stderr
+
+
+def test_verify_all_table_fits_100_columns_and_prints_tolerances_in_short_form():
+    from verify.all import table, wide_table
+    from verify.harness import Result
+
+    long = Result("ESC-4", "a claim " * 30, "prediction " * 20, "measured " * 20, 0.769, 1.5, True, 3.6)
+    text = table([long])
+    assert max(map(len, text.splitlines())) <= 100
+    assert "7.69e-01/1.5 " in text and "2e+00" not in text
+    assert all(w in text.replace("\n", " ") for w in ("claim", "prediction", "measured"))
+    assert len(wide_table([long]).splitlines()) == 3          # header, rule, one line per check
+
+
+def test_theory_cli_without_a_command_prints_the_closed_forms():
+    p = run("theory")
+    assert p.returncode == 0 and "MIR-1" in p.stdout and "ESC-1" in p.stdout and "betainc" in p.stdout
+
+
+def test_theory_cli_imbalance_takes_one_constant_per_factor():
+    p = run("theory", "potential", "--L", "3", "--q", "1.5", "--imbalance", "0", "0.2", "0.5")
+    assert p.returncode == 0 and "MIR-3" in p.stdout, p.stderr
+    p = run("theory", "potential", "--L", "3", "--q", "1.5", "--imbalance", "0.7")
+    assert p.returncode == 2 and "3 constants" in p.stderr
+
+
+def test_console_script_dispatches_to_the_modules():
+    p = subprocess.run([sys.executable, "-m", "steepmirror", "theory", "escape-class", "--L", "3", "--q", "2"],
+                       capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0 and p.stdout.split()[0] == "polynomial"
+    p = subprocess.run([sys.executable, "-m", "steepmirror", "nope"], capture_output=True, text=True, timeout=60)
+    assert p.returncode == 2 and "choose from" in p.stderr

@@ -107,8 +107,9 @@ def _evaluate(expr, subs) -> float:
 def escape_time(L, q, alpha, y=1.0, target=0.5) -> float:
     """ESC-1: time for the balanced flow from ``w_k = alpha`` to reach ``x = target``.
 
-    Evaluated from the closed form by mpmath at 30 digits. ``target`` must lie strictly
-    between ``x0 = alpha^L`` and ``y``.
+    Evaluated from the closed form by mpmath at 30 digits and returned as a float (so
+    correct to float64 rounding, about 16 digits). ``target`` must lie strictly between
+    ``x0 = alpha^L`` and ``y``.
     """
     L_, q_, a_, y_ = _check_problem(L, q, alpha, y)
     x0_ = a_**L_

@@ -23,6 +23,8 @@ from .derivation import Derivation
 from .kernelspec import RootSpec, SumLast
 from .legendre import classify
 from .printer import compile_potential
+from .special import elementary
+from .symbols import x
 
 
 @dataclass(frozen=True, eq=False)
@@ -112,6 +114,12 @@ class Potential:
         if self.root is not None:
             parts.append(sp.latex(sp.Eq(self._subs(self.root.residual), 0)))
         return r" \\ ".join(parts)
+
+    def readable(self) -> str:
+        """``R''``, ``R'`` and ``R`` as text, special functions made elementary where SymPy can
+        (:func:`theory.special.elementary`): ``x/sqrt(1 - x**2)``, not ``betainc(1/2, -1/2, 0, x**2)/2``."""
+        forms = [("R''(x)", self.R2), ("R'(x)", self.R1), ("R(x)", self.R0)]
+        return "\n".join(f"{label} = {elementary(e)}" for label, e in forms if e is not None)
 
     def __repr__(self) -> str:
         b = ", ".join(f"{k}={v}" for k, v in self.bound.items())

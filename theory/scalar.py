@@ -33,7 +33,7 @@ class ScalarReparam:
     """``x = g(w)`` with ``g`` a SymPy expression (or safe string) in the symbol ``w``."""
 
     def __init__(self, g, name: str | None = None, params: dict | None = None):
-        params = dict(params or {})
+        params = _parameters(params)
         symbols = {"w": W_REAL, **{str(k): k for k in params}}
         if isinstance(g, str):
             g = parse_expression(g, symbols, name="g")
@@ -79,19 +79,37 @@ class ScalarReparam:
     def inverse(self):
         """``g^-1(x)`` on ``w > 0`` in a short closed form, or ``None`` (then a root solve is
         generated: closed inverses longer than ``MAX_INVERSE_OPS`` are slower and less
-        accurate than Newton's method)."""
-        sols = sp.solve(sp.Eq(self.g, x), w)
-        sols = [s_ for s_ in sols if s_.is_real is not False and
-                all(sp.N(s_.subs(self.params).subs(x, xv)).is_positive
-                    for xv in (sp.Rational(1, 3), 2, 9))]
+        accurate than Newton's method). A solution of ``g(w) = x`` is the inverse if it maps
+        ``g(w_k)`` back to ``w_k`` at sample points ``w_k > 0``, i.e. on the range of ``g``
+        (``(0, 1)`` for ``tanh``, ``(1, inf)`` for ``exp``)."""
+        samples = self.range_samples()
+
+        def inverts(sol):               # exact g(w_k) in, so sp.N raises its working precision
+            back = [sp.N(self.bound_sample(sol).subs(x, xk), 30) for _, xk in samples]
+            return bool(samples) and all(b.is_real and abs(b - wk) <= 1e-20 * (1 + wk) for (wk, _), b in zip(samples, back))
+        sols = [s_ for s_ in sp.solve(sp.Eq(self.g, x), w) if inverts(s_)]
         if len(sols) != 1 or sp.count_ops(sols[0]) > MAX_INVERSE_OPS:
             return None
         return sp.simplify(sols[0])
 
+    def range_samples(self) -> list:
+        """``(w_k, g(w_k))`` at sample points ``w_k > 0`` (exact, bound parameters): points of the
+        range of ``g``, where an inverse and the sign of ``g'`` are tested."""
+        g = self.bound_sample(self.g)
+        return [(wk, g.subs(w, wk)) for wk in _SAMPLE_W if sp.N(g.subs(w, wk)).is_finite]
+
+    def bound_sample(self, expr):
+        """``expr`` with the parameters bound, and those kept symbolic set to the sample value 2."""
+        expr = expr.subs(self.params)
+        return expr.subs({s_: 2 for s_ in expr.free_symbols - {w, x}})
+
     def slope_at_inverse(self, inv):
-        """``|g'(g^-1(x))|``, with radicals cancelled (``cosh(asinh x) -> sqrt(1 + x^2)``)."""
-        e = self.dg.subs(w, inv).rewrite(sp.exp)
-        return sp.Abs(sp.simplify(sp.expand(sp.radsimp(sp.simplify(e)))))
+        """``|g'(g^-1(x))|``, with radicals cancelled (``cosh(asinh x) -> sqrt(1 + x^2)``); the
+        absolute value is resolved where ``g'`` has one sign on the range of ``g`` (for ``tanh``,
+        ``1 - x^2`` on ``(0, 1)``), so that SymPy can integrate it."""
+        e = sp.simplify(sp.expand(sp.radsimp(sp.simplify(self.dg.subs(w, inv).rewrite(sp.exp)))))
+        signs = {sp.sign(sp.N(self.bound_sample(e).subs(x, xk), 30)) for _, xk in self.range_samples()}
+        return {frozenset({1}): e, frozenset({-1}): -e}.get(frozenset(signs), sp.Abs(e))
 
     def potential(self, q=None, kernel: str | None = None) -> Potential:
         """The MIR-5 potential; a number ``q`` binds the exponent (``None`` keeps it symbolic)."""
@@ -115,6 +133,8 @@ class ScalarReparam:
         der.add(r"Inverse on $w > 0$:", sp.Eq(sp.Symbol("w"), inv))
         hess = sp.expand_power_base(sp.powsimp(self.slope_at_inverse(inv) ** (-q), force=True),
                                     force=True)
+        hess = hess.replace(lambda e: e.is_Pow and e.base.is_Pow and e.base.exp == -1,
+                            lambda e: e.base.base ** (-e.exp))      # (1/b)^q -> b^-q, integrable
         der.add(r"Hence", sp.Eq(sp.Symbol("R''(x)"), hess))
         grad = self._primitive(hess, der, "R'(x)")
         value = self._primitive(grad, der, "R(x)", second=hess)
@@ -155,6 +175,27 @@ class ScalarReparam:
         fallback = sp.Integral(integrand, (uu, 0 if at0.is_finite else 1, x))
         der.add("No closed form: generated quadrature", sp.Eq(sp.Symbol(label), fallback))
         return fallback
+
+
+def _parameters(params) -> dict:
+    """``{name or Symbol: number or SymPy expression}`` with every name a real SymPy ``Symbol``."""
+    if params is None:
+        return {}
+    if not isinstance(params, dict):
+        raise TypeError(f"params must be a dict {{name: number}}, got {type(params).__name__}")
+    out = {}
+    for k, v in params.items():
+        if isinstance(k, str):
+            if not k.isidentifier() or k == "w":
+                raise ValueError(f"params: {k!r} is not a parameter name (an identifier other than w)")
+            k = sp.Symbol(k, real=True)
+        elif not isinstance(k, sp.Symbol):
+            raise TypeError(f"params: keys must be names or SymPy Symbols, got {type(k).__name__} {k!r}")
+        if isinstance(v, sp.Basic) and v.free_symbols:
+            out[k] = v                                   # kept symbolic (e.g. {L: L})
+        else:
+            out[k] = sp.nsimplify(validate.real(v, f"params[{str(k)!r}]"), rational=True)
+    return out
 
 
 def scalar(g, name: str | None = None, params: dict | None = None) -> ScalarReparam:

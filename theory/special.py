@@ -93,3 +93,45 @@ def hyper_to_betainc(expr):
         raise NotImplementedError("only 2F1 is rewritten")
     out = expr.xreplace({h: rewrite(h) for h in hypers})
     return sp.powsimp(sp.expand_power_base(out, force=True), force=True)
+
+
+def asinh_logs(expr):
+    """``log(a + sqrt(a^2 + 1)) -> asinh(a)`` wherever ``a = (u - 1/u)/2`` recovers the argument ``u``."""
+    def one(e):
+        u = e.args[0]
+        a = sp.simplify(sp.radsimp((u - 1 / u) / 2))
+        return sp.asinh(a) if sp.simplify(sp.radsimp(u - a - sp.sqrt(a**2 + 1))) == 0 else e
+    return expr.replace(lambda e: isinstance(e, sp.log) and e.args[0].is_Add, one)
+
+
+def elementary(expr):
+    """Readable form of ``expr``: each ``betainc(a, b, z0, z1)`` with numeric ``a, b`` becomes
+    ``F(z1) - F(z0)`` where SymPy finds an elementary antiderivative ``F`` of
+    ``t^(a-1) (1-t)^(b-1)`` on ``0 < t < 1`` (``betainc(1/2, -1/2, 0, x^2)/2 = x/sqrt(1 - x^2)``,
+    ``betainc(1/2, 0, 0, z)/2 = atanh(sqrt z)``), then integrals done where that is now possible
+    and ``log(a + sqrt(a^2 + 1))`` written ``asinh(a)``; the rewrite is kept only if it agrees with
+    ``expr`` numerically at a sample point, else ``betainc`` stays."""
+    t, half = sp.Symbol("t", positive=True), sp.Rational(1, 2)
+
+    def one(b):
+        a_, b_, z0, z1 = b.args
+        if not (a_.is_Number and b_.is_Number):
+            return b
+        F = sp.integrate(t ** (a_ - 1) * (1 - t) ** (b_ - 1), t, conds="none")
+        if isinstance(F, sp.Piecewise):           # the branch that holds on 0 < t < 1
+            F = next((e for e, c in F.args if c.subs(t, half) == sp.true), F)
+        F = F.replace(lambda e: isinstance(e, sp.log) and bool(e.args[0].subs(t, half) < 0),
+                      lambda e: sp.log(-e.args[0]))           # real logs on (0, 1)
+        if F.has(sp.Integral, sp.hyper, sp.betainc, sp.meijerg, sp.Piecewise):
+            return b
+        low = sp.limit(F, t, 0, "+") if z0 == 0 else F.subs(t, z0)
+        return F.subs(t, z1) - low if low.is_finite else b
+
+    if expr is None or not expr.has(sp.betainc):
+        return expr
+    out = expr.replace(lambda e: isinstance(e, sp.betainc), one)
+    out = sp.simplify(out.replace(lambda e: isinstance(e, sp.Integral), lambda e: e.doit()))
+    out = sp.simplify(asinh_logs(out))
+    at = {s_: sp.Rational(1, 3) for s_ in expr.free_symbols}
+    a, b = sp.N(expr.subs(at), 20), sp.N(out.subs(at), 20)
+    return out if a.is_real and b.is_real and abs(a - b) <= 1e-12 * (1 + abs(a)) else expr

@@ -13,27 +13,34 @@ import math
 import os
 import sys
 import tempfile
+import textwrap
 import time
 from importlib import metadata
 
-from numerics.cli import Parser
+from tqdm import tqdm
+
+from numerics.cli import Parser, add_device, description, readable, writable_folder
 
 from . import load_checks
 from .harness import REGISTRY, Context, Result
 
 
 def parse_args(argv):
-    p = Parser(prog="python -m verify.all", description=__doc__.splitlines()[0])
+    p = Parser(prog="python -m verify.all", description=description(__doc__))
     p.add_argument("--only", nargs="+", metavar="ID",
-                   help="run only these checks (ids like ESC-1, or families like ESC)")
-    p.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
+                   help="run only these checks: ids like ESC-1 or families like ESC (default: all)")
+    add_device(p)
     p.add_argument("--precision", default="quick", choices=("quick", "full"),
-                   help="quick: the default grids; full: larger grids and depths")
-    p.add_argument("--json", metavar="PATH", help="write the results as JSON (atomically)")
+                   help="quick: the default grids; full: larger grids and depths (default quick)")
+    p.add_argument("--json", metavar="PATH",
+                   help="also write the results as JSON to this file, atomically (default: none)")
     p.add_argument("--mutate", action="store_true",
-                   help="run every check against its deliberately wrong prediction")
+                   help="run every check against its deliberately wrong prediction (default off)")
     p.add_argument("--seed", type=int, default=0, help="seed of the random starts (default 0)")
-    p.add_argument("--list", action="store_true", help="list the checks and their mutations")
+    p.add_argument("--list", action="store_true",
+                   help="list the checks, their tolerances and mutations, and exit (default off)")
+    p.add_argument("--wide", action="store_true",
+                   help="print the full table, one line per check, however wide (default: fit 100 columns)")
     return p.parse_args(argv)
 
 
@@ -56,21 +63,49 @@ def status_of(r: Result) -> str:
     return "PASS" if r.passed else "FAIL"
 
 
-def _cell(v, width):
-    s = str(v)
-    return s if len(s) <= width else s[: width - 1] + "~"
+def ratio(r: Result) -> str:
+    """``error/tolerance`` with the tolerance in shortest form (``1.5``, ``1e-08``)."""
+    err = f"{r.error:.2e}" if math.isfinite(r.error) else str(r.error)
+    return f"{err}/{r.tolerance:.3g}"
 
 
-def table(results: list[Result]) -> str:
-    cols = (("id", 6), ("claim", 46), ("prediction", 24), ("measured", 24), ("error/tol", 19),
-            ("status", 6), ("s", 6))
-    lines = ["  ".join(f"{n:<{w}}" for n, w in cols)]
-    lines.append("  ".join("-" * w for _, w in cols))
+def table(results: list[Result], width: int = 100) -> str:
+    """One block per check within ``width`` columns: id, status, error/tolerance, seconds and
+    the claim wrapped beside them, then the prediction and the measurement, each wrapped."""
+    head = f"{'id':<7} {'status':<6} {'error/tol':<18} {'s':>6}  claim"
+    lines = [head, "-" * min(width, 100)]
+    left = 7 + 1 + 6 + 1 + 18 + 1 + 6 + 2
     for r in results:
-        et = f"{r.error:.2e}/{r.tolerance:.0e}" if math.isfinite(r.error) else f"{r.error}/{r.tolerance:.0e}"
-        row = (r.id, r.claim, r.prediction, r.measured, et, status_of(r), f"{r.seconds:.1f}")
-        lines.append("  ".join(f"{_cell(v, w):<{w}}" for v, (_, w) in zip(row, cols)))
+        claim = textwrap.wrap(r.claim, max(20, width - left)) or [""]
+        lines.append(f"{r.id:<7} {status_of(r):<6} {ratio(r):<18} {r.seconds:>6.1f}  {claim[0]}")
+        lines += [" " * left + c for c in claim[1:]]
+        for label, text in (("predicted", r.prediction), ("measured", r.measured)):
+            lines += textwrap.wrap(f"{label + ':':<11}{text}", width, initial_indent=" " * 8,
+                                   subsequent_indent=" " * 10)
     return "\n".join(lines)
+
+
+def wide_table(results: list[Result]) -> str:
+    """The full table, one line per check, columns as wide as their longest cell."""
+    rows = [("id", "claim", "prediction", "measured", "error/tol", "status", "s")]
+    rows += [(r.id, r.claim, r.prediction, r.measured, ratio(r), status_of(r), f"{r.seconds:.1f}")
+             for r in results]
+    widths = [max(len(row[k]) for row in rows) for k in range(len(rows[0]))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def check_output(path: str) -> None:
+    """Fail before any work if ``path`` cannot take the JSON file: a folder, or a folder that
+    cannot be created or written."""
+    target = os.path.abspath(path)
+    if os.path.isdir(target):
+        raise ValueError(f"--json {path}: is a folder; give a file name such as {os.path.join(path, 'results.json')}")
+    try:
+        writable_folder(os.path.dirname(target))
+    except ValueError as exc:
+        raise ValueError(f"--json {path}: {exc}") from None
 
 
 def write_json_atomic(path: str, payload: dict) -> None:
@@ -82,6 +117,7 @@ def write_json_atomic(path: str, payload: dict) -> None:
         with os.fdopen(fd, "w") as fh:
             json.dump(payload, fh, indent=2, sort_keys=True)
             fh.write("\n")
+        readable(tmp)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
@@ -110,9 +146,8 @@ def main(argv=None) -> int:
     load_checks()
     try:
         ids = select(args.only)
-        if args.device == "cuda":
-            from numerics.flows import resolve_device
-            resolve_device("cuda")
+        if args.json:
+            check_output(args.json)
     except ValueError as exc:
         sys.stderr.write(f"python -m verify.all: error: {exc}\n")
         return 2
@@ -126,17 +161,17 @@ def main(argv=None) -> int:
     start = time.perf_counter()
     interrupted = False
     try:
-        for k, i in enumerate(ids, 1):
-            sys.stderr.write(f"[{k:>2}/{len(ids)}] {i:<7} ... ")
-            sys.stderr.flush()
-            r = REGISTRY[i].run(ctx)
-            results.append(r)
-            sys.stderr.write(f"{status_of(r)} ({r.seconds:.1f} s)\n")
+        with tqdm(ids, desc="checks", unit="check", file=sys.stderr, leave=False) as bar:
+            for k, i in enumerate(bar, 1):
+                bar.set_postfix_str(i)
+                r = REGISTRY[i].run(ctx)
+                results.append(r)
+                bar.write(f"[{k:>2}/{len(ids)}] {i:<7} {status_of(r)} ({r.seconds:.1f} s)", file=sys.stderr)
     except KeyboardInterrupt:
         interrupted = True
         sys.stderr.write("\ninterrupted: results so far\n")
     total = time.perf_counter() - start
-    print(table(results))
+    print(wide_table(results) if args.wide else table(results))
     if args.mutate:
         caught = sum(not r.passed for r in results)
         print(f"\nmutations: {caught}/{len(results)} caught ({len(results)} checks, "

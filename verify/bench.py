@@ -37,10 +37,11 @@ import time
 import numpy as np
 import torch
 from scipy.integrate import solve_ivp
+from tqdm import tqdm
 
 import theory
 from numerics._generated import numpy_kernels as NK
-from numerics.cli import Parser
+from numerics.cli import Parser, add_device, description, positive
 from numerics.flows import resolve_device, simulate_parameter_flow
 from numerics.losses import LinearRegression, SeparableQuadratic
 from numerics.sign import simulate_sign_flow
@@ -321,12 +322,13 @@ def report(rows) -> str:
 
 
 def main(argv=None) -> int:
-    p = Parser(prog="python -m verify.bench", description=__doc__.splitlines()[0])
-    p.add_argument("--device", default="cpu", choices=("cpu", "cuda"),
-                   help="cuda adds a GPU column (the CPU column is always measured)")
-    p.add_argument("--quick", action="store_true", help="small sizes (a smoke run)")
-    p.add_argument("--budget", type=float, default=60.0, help="wall-clock budget per baseline run (s)")
-    p.add_argument("--huge", type=int, default=1_000_000, help="trajectories for the GPU throughput row")
+    p = Parser(prog="python -m verify.bench", description=description(__doc__))
+    add_device(p, "cuda adds a GPU column; the CPU column is always measured")
+    p.add_argument("--quick", action="store_true", help="small sizes, a smoke run (default off)")
+    p.add_argument("--budget", type=positive(float), default=60.0,
+                   help="wall-clock budget per baseline run in s, > 0 (default 60; 5 with --quick)")
+    p.add_argument("--huge", type=positive(int), default=1_000_000,
+                   help="trajectories for the GPU throughput row, > 0 (default 1000000)")
     args = p.parse_args(argv)
     try:
         devices = [resolve_device("cpu")] + ([resolve_device("cuda")] if args.device == "cuda" else [])
@@ -337,13 +339,22 @@ def main(argv=None) -> int:
     rows: list = []
     ns = (100,) if args.quick else (1_000, 10_000)
     budget = min(args.budget, 5.0) if args.quick else args.budget
-    warm_up(devices, rtol, atol)
-    bench_smooth(rows, ns, devices, rtol, atol, budget, scipy_n=50 if args.quick else 1_000)
-    bench_arrival(rows, 1.5, "arrival q=1.5 (t=3)", 20 if args.quick else 100, devices, rtol, atol, budget)
-    bench_arrival(rows, 1.0, "sign q=1 (sliding)", 20 if args.quick else 100, devices, rtol, atol, budget)
-    bench_regression(rows, 2 if args.quick else 20, devices, rtol, atol, budget)
-    bench_sign_regression(rows, 2 if args.quick else 10, rtol, atol)
-    bench_memory(rows, 1_000 if args.quick else 10_000, devices[-1], rtol, atol)
+    stages = {
+        "warm-up": lambda: warm_up(devices, rtol, atol),
+        "smooth": lambda: bench_smooth(rows, ns, devices, rtol, atol, budget,
+                                       scipy_n=50 if args.quick else 1_000),
+        "arrival": lambda: bench_arrival(rows, 1.5, "arrival q=1.5 (t=3)", 20 if args.quick else 100,
+                                         devices, rtol, atol, budget),
+        "sign": lambda: bench_arrival(rows, 1.0, "sign q=1 (sliding)", 20 if args.quick else 100,
+                                      devices, rtol, atol, budget),
+        "regression": lambda: bench_regression(rows, 2 if args.quick else 20, devices, rtol, atol, budget),
+        "sign regression": lambda: bench_sign_regression(rows, 2 if args.quick else 10, rtol, atol),
+        "memory": lambda: bench_memory(rows, 1_000 if args.quick else 10_000, devices[-1], rtol, atol),
+    }
+    with tqdm(stages.items(), desc="benchmarks", unit="problem", file=sys.stderr, leave=False) as bar:
+        for name, stage in bar:
+            bar.set_postfix_str(name)
+            stage()
     if args.device == "cuda" and not args.quick:
         alpha = starts(args.huge, seed=3)
         res, sec = run_ours(alpha, 2.0, 5.0, devices[-1], rtol, atol)

@@ -35,14 +35,16 @@ import csv
 import math
 import os
 import sys
+import textwrap
 import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from multiprocessing import get_context
 
 import numpy as np
+from tqdm import tqdm
 
-from numerics.cli import Parser
+from numerics.cli import Parser, description, positive, writable_folder
 
 N_REG, N_CLS, N_TEST, DIM, K = 6, 24, 2000, 12, 2
 ALPHAS = (1e-3, 1e-2, 1e-1, 0.5)
@@ -180,6 +182,14 @@ def run_task(task: Task) -> list[dict]:
     return rows
 
 
+FINISHED = ("converged", "t_end")
+
+
+def finished(row) -> bool:
+    """A run that ended by convergence or at its end time, not on a step/wall budget."""
+    return row["status"] in FINISHED
+
+
 COLUMNS = ("kind", "seed", "q", "L", "decay", "nu", "alpha", "status", "t", "rel_error", "residual",
            "support", "l1_l2", "test_accuracy", "cosine", "train_margin", "batch_seconds")
 
@@ -201,49 +211,114 @@ def write_tables(rows, out):
             lines += ["Reference, minimum-l1 interpolant (LP): " + ", ".join(
                 f"{m} {np.mean([_basis_pursuit(s)[m] for s in seeds]):.3g}"
                 for m in ("rel_error", "support", "l1_l2")), ""]
+        lines += ["Means over the finished runs only (converged or at their end time); `finished` "
+                  "counts them. Runs stopped on a step or wall budget are in results.csv.", ""]
+        cols = (*cols[:cols.index("status")], "finished", *cols[cols.index("status") + 1:])
         lines += ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
         for key in sorted({(r["q"], r["L"], r["decay"], r["alpha"]) for r in sel}):
             grp = [r for r in sel if (r["q"], r["L"], r["decay"], r["alpha"]) == key]
+            done = [r for r in grp if finished(r)]
             cells = []
             for c in cols:
-                vals = [r[c] for r in grp]
-                if c == "status":
-                    cells.append("/".join(sorted(set(vals))))
-                elif isinstance(vals[0], str):
-                    cells.append(vals[0])
+                if c == "finished":
+                    cells.append(f"{len(done)}/{len(grp)}")
+                elif isinstance(grp[0][c], str):
+                    cells.append(grp[0][c])
+                elif c in ("q", "L", "alpha"):
+                    cells.append(f"{grp[0][c]:g}")
                 else:
-                    cells.append(f"{np.mean(vals):.3g}")
+                    cells.append(f"{np.mean([r[c] for r in done]):.3g}" if done else "-")
             lines.append("| " + " | ".join(cells) + " |")
         lines.append("")
+    lines += ["## figures", "", *(f"* `{name}`: {text}" for name, text in CAPTIONS.items()), ""]
     with open(os.path.join(out, "results.md"), "w") as fh:
         fh.write("\n".join(lines))
     return "\n".join(lines)
 
 
-def _mean_curve(rows, key, metric):
-    """alpha -> (mean metric, all runs finished) for rows matching ``key``."""
+CAPTIONS = {
+    "recovery_error.png": "Sparse regression without decay: relative recovery error of the learned x "
+                          "against the initialization scale alpha, one panel per depth L, one line per "
+                          "exponent q.",
+    "support_recovery.png": "Sparse regression without decay: fraction of the true support among the k "
+                            "largest |x_i| (1 = support found).",
+    "l1_l2_ratio.png": "Sparse regression without decay: ||x||_1/||x||_2 of the learned x (1 for a "
+                       "1-sparse vector, sqrt(n) for a flat one).",
+    "decay.png": "L = 2 with weight decay nu = 1e-3 (decoupled, coupled; read at t = 100) next to no "
+                 "decay: relative recovery error.",
+    "classification.png": "Sparse classification (exponential loss, read at t = 1e4): ||x||_1/||x||_2 "
+                          "(top) and test accuracy on 2000 fresh samples (bottom).",
+}
+KEY = ("Filled markers: mean over the finished runs (converged or at their end time); hollow: the "
+       "last state of runs stopped on a step/wall budget, where no run finished.")
+
+
+def _curves(rows, key, metric):
+    """Per ``alpha`` of the rows matching ``key``: the mean of ``metric`` over finished runs and over
+    stopped runs (``nan`` where there is none)."""
     pts = {}
     for r in rows:
         if all(r[k] == v for k, v in key.items()):
             pts.setdefault(r["alpha"], []).append(r)
     alphas = sorted(pts)
-    return (np.array(alphas), np.array([np.mean([r[metric] for r in pts[a]]) for a in alphas]),
-            np.array([all(r["status"] in ("converged", "t_end") for r in pts[a]) for a in alphas]))
+
+    def mean(sel):
+        return np.array([np.mean(v) if (v := [r[metric] for r in pts[a] if sel(r)]) else np.nan
+                         for a in alphas])
+    return np.array(alphas), mean(finished), mean(lambda r: not finished(r))
 
 
-def _panel(ax, rows, base, metric, series, label, logy):
+def _panel(ax, rows, base, metric, series, logy):
     for value, color in zip(series[1], ("C3", "C1", "C2", "C0", "C4")):
-        a, m, ok = _mean_curve(rows, {**base, series[0]: value}, metric)
+        a, done, stopped = _curves(rows, {**base, series[0]: value}, metric)
         if not len(a):
             continue
-        ax.plot(a, m, "-", color=color, label=label(value))
-        ax.plot(a[ok], m[ok], "o", color=color)
-        ax.plot(a[~ok], m[~ok], "o", color=color, mfc="none")
+        ok = ~np.isnan(done)
+        ax.plot(a[ok], done[ok], "-o", color=color)
+        only_stopped = ~ok & ~np.isnan(stopped)
+        ax.plot(a[only_stopped], stopped[only_stopped], "o", color=color, mfc="none")
     ax.set_xscale("log")
     if logy:
         ax.set_yscale("log")
     ax.set_xlabel(r"initialization scale $\alpha$")
     ax.grid(True, which="both", alpha=0.3)
+
+
+def _finish(fig, name, handles, out):
+    """Legend below the panels (never over the data), then the caption; save and close."""
+    import matplotlib.pyplot as plt
+
+    inch = 1 / fig.get_figheight()                 # legend and caption take fixed heights
+    fig.legend(handles=handles, loc="lower center", ncol=min(len(handles), 4), fontsize=8,
+               bbox_to_anchor=(0.5, 0.4 * inch), frameon=False)
+    fig.text(0.5, 0.05 * inch, "\n".join(textwrap.wrap(f"{CAPTIONS[name]} {KEY}", 170)), ha="center",
+             va="bottom", fontsize=8)
+    fig.subplots_adjust(bottom=1.5 * inch, top=1 - 0.6 * inch, wspace=0.25, hspace=0.3)
+    fig.savefig(os.path.join(out, name), dpi=120)
+    plt.close(fig)
+
+
+def _handles(qs, extra=()):
+    from matplotlib.lines import Line2D
+
+    lines = [Line2D([], [], color=c, marker="o", label=f"q = {q:g}")
+             for q, c in zip(qs, ("C3", "C1", "C2", "C0", "C4"))]
+    return [*lines, Line2D([], [], color="k", marker="o", ls="", label="finished (mean)"),
+            Line2D([], [], color="k", marker="o", mfc="none", ls="", label="stopped on budget (last state)"),
+            *extra]
+
+
+def _reference(ax, value, logy, style, label):
+    """A horizontal reference line, drawn only where it does not set the axis range (an exact
+    recovery, error 1e-16, would squash the data on a log axis): otherwise named in the legend."""
+    from matplotlib.lines import Line2D
+
+    lo, hi = ax.get_ylim()
+    if logy and value < lo:
+        return Line2D([], [], color="k", ls=style, lw=1, label=f"{label}: {value:.1g} (below the axis)")
+    ax.axhline(value, color="k", ls=style, lw=1)
+    ax.set_ylim(min(lo, value), max(hi, value))
+    return Line2D([], [], color="k", ls=style, lw=1, label=label)
 
 
 def plot(rows, out):
@@ -254,83 +329,103 @@ def plot(rows, out):
 
     reg = [r for r in rows if r["kind"] == "regression" and r["decay"] == "none"]
     qs = ("q", tuple(sorted({r["q"] for r in rows})))
-    note = "filled: converged; hollow: stopped by the step/wall budget"
+    seeds = sorted({r["seed"] for r in rows})
     figures = {
         "recovery_error.png": ("rel_error", r"$\|x - x^*\| / \|x^*\|$", True),
         "support_recovery.png": ("support", "true support among the k largest |x_i|", False),
         "l1_l2_ratio.png": ("l1_l2", r"$\|x\|_1 / \|x\|_2$", False),
     }
     for name, (metric, ylabel, logy) in figures.items():
-        fig, axes = plt.subplots(1, 3, figsize=(13, 4), sharey=True)
+        fig, axes = plt.subplots(1, 3, figsize=(13, 5), sharey=True)
         for ax, L in zip(axes, (1, 2, 3)):
-            _panel(ax, reg, {"L": L}, metric, qs, lambda q: f"q = {q:g}", logy)
-            ax.set_title(f"sparse regression, L = {L}")
-            seeds = sorted({r["seed"] for r in reg})
+            _panel(ax, reg, {"L": L}, metric, qs, logy)
+            ax.set_title(f"L = {L}")
+        refs = []
+        for ax in axes:
+            refs = [_reference(ax, np.mean([_basis_pursuit(s_)[metric] for s_ in seeds]), logy, ":",
+                               r"min $\ell_1$ interpolant (LP)")]
             if metric == "l1_l2":
-                ax.axhline(np.mean([_l1_l2(regression_data(s)[2]) for s in seeds]), color="k", ls="--",
-                           lw=1, label=r"truth $x^*$")
-            ax.axhline(np.mean([_basis_pursuit(s)[metric] for s in seeds]), color="k", ls=":", lw=1,
-                       label=r"min $\ell_1$ interpolant (LP)")
+                refs.append(_reference(ax, np.mean([_l1_l2(regression_data(s_)[2]) for s_ in seeds]),
+                                       logy, "--", r"truth $x^*$"))
         axes[0].set_ylabel(ylabel)
-        axes[-1].legend(title=f"no decay ({note})", fontsize=8, title_fontsize=7)
-        fig.tight_layout()
-        fig.savefig(os.path.join(out, name), dpi=120)
-        plt.close(fig)
+        fig.suptitle(f"sparse regression, no decay (mean over seeds {seeds})")
+        _finish(fig, name, _handles(qs[1], refs), out)
     dec = [r for r in rows if r["kind"] == "regression" and r["L"] == 2]
-    fig, axes = plt.subplots(1, 3, figsize=(13, 4), sharey=True)
+    fig, axes = plt.subplots(1, 3, figsize=(13, 5), sharey=True)
     for ax, d in zip(axes, ("none", "decoupled", "coupled")):
-        _panel(ax, dec, {"decay": d}, "rel_error", qs, lambda q: f"q = {q:g}", True)
-        ax.set_title(f"L = 2, decay: {d}" + ("" if d == "none" else r" ($\nu = 10^{-3}$, t = 100)"))
+        _panel(ax, dec, {"decay": d}, "rel_error", qs, True)
+        ax.set_title(f"decay: {d}")
     axes[0].set_ylabel(r"$\|x - x^*\| / \|x^*\|$")
-    axes[-1].legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(os.path.join(out, "decay.png"), dpi=120)
-    plt.close(fig)
+    fig.suptitle(r"sparse regression, L = 2, weight decay $\nu = 10^{-3}$ read at t = 100")
+    _finish(fig, "decay.png", _handles(qs[1]), out)
     cls = [r for r in rows if r["kind"] == "classification"]
-    fig, axes = plt.subplots(2, 3, figsize=(13, 7), sharex=True)
+    fig, axes = plt.subplots(2, 3, figsize=(13, 8), sharex=True)
     for j, L in enumerate((1, 2, 3)):
         for i, (metric, ylabel) in enumerate((("l1_l2", r"$\|x\|_1 / \|x\|_2$"), ("test_accuracy", "test accuracy"))):
-            _panel(axes[i, j], cls, {"L": L}, metric, qs, lambda q: f"q = {q:g}", False)
+            _panel(axes[i, j], cls, {"L": L}, metric, qs, False)
             axes[i, j].set_ylabel(ylabel)
-        axes[0, j].set_title(f"sparse classification (exp. loss, t = 1e4), L = {L}")
-    axes[0, -1].legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(os.path.join(out, "classification.png"), dpi=120)
-    plt.close(fig)
+        axes[0, j].set_title(f"L = {L}")
+        axes[0, j].set_xlabel("")
+    fig.suptitle("sparse classification, exponential loss, read at t = 1e4")
+    _finish(fig, "classification.png", _handles(tuple(q for q in qs[1] if q > 1)), out)
+
+
+def verdict(rows) -> str:
+    """The closing lines of a run: complete, or which batches have runs stopped on a budget and
+    (last line) how many."""
+    stopped = [r for r in rows if not finished(r)]
+    if not stopped:
+        return f"COMPLETE: all {len(rows)} runs finished (converged or at their end time)"
+    where = sorted({f"{r['kind']} q={r['q']:g} L={r['L']} decay={r['decay']}" for r in stopped})
+    return (f"stopped runs in: {'; '.join(where)}\n"
+            f"PARTIAL: {len(stopped)} of {len(rows)} runs stopped on their step/wall budget; the means "
+            f"use the {len(rows) - len(stopped)} finished runs only (column 'finished')")
 
 
 def main(argv=None) -> int:
-    p = Parser(prog="python -m verify.experiments", description=__doc__.splitlines()[0])
+    p = Parser(prog="python -m verify.experiments", description=description(__doc__),
+               epilog="Exit status: 0 when every run finished (or with --allow-partial), 3 when "
+                      "runs stopped on their budget, 2 on bad usage.")
     p.add_argument("out", nargs="?", default=os.path.join("reports", "experiments"),
                    help="output folder (default reports/experiments)")
-    p.add_argument("--seeds", type=int, default=2, help="number of random problems (default 2)")
+    p.add_argument("--seeds", type=positive(int), default=2, help="number of random problems (default 2)")
     p.add_argument("--q", type=float, nargs="+", default=[1.5, 1.75, 2.0],
                    help="steepest exponents q in [1, 2] (default 1.5 1.75 2; 1 = sign descent)")
-    p.add_argument("--workers", type=int, default=2, help="parallel processes (default 2)")
-    p.add_argument("--wall", type=float, default=20.0, help="wall-clock budget per batch in s (default 20)")
-    p.add_argument("--deadline", type=float, default=200.0,
+    p.add_argument("--workers", type=positive(int), default=2, help="parallel processes (default 2)")
+    p.add_argument("--wall", type=positive(float), default=20.0,
+                   help="wall-clock budget per batch in s (default 20)")
+    p.add_argument("--deadline", type=positive(float), default=200.0,
                    help="wall-clock budget of all simulations in s (default 200); batches still "
                         "running then stop and report status 'budget'")
+    p.add_argument("--allow-partial", action="store_true",
+                   help="exit 0 even if runs stopped on their budget (default off: exit 3)")
     args = p.parse_args(sys.argv[1:] if argv is None else argv)
-    if args.seeds < 1 or args.workers < 1 or not (args.wall > 0 and args.deadline > 0):
-        p.error("--seeds and --workers must be >= 1, --wall and --deadline > 0")
     if not all(1 <= q <= 2 for q in args.q):
-        p.error("--q values must lie in [1, 2]")
-    os.makedirs(args.out, exist_ok=True)
+        p.error(f"argument --q: values must lie in [1, 2], got {' '.join(map(str, args.q))}")
+    try:
+        writable_folder(args.out)
+    except ValueError as exc:
+        p.error(f"argument out: {exc}")
     start = time.perf_counter()
     tasks = sweep(range(args.seeds), sorted(set(args.q)), args.wall, time.time() + args.deadline)
     rows = []
-    with ProcessPoolExecutor(args.workers, mp_context=get_context("spawn")) as pool:
-        for k, batch in enumerate(pool.map(run_task, tasks), 1):
+    with ProcessPoolExecutor(args.workers, mp_context=get_context("spawn")) as pool, \
+            tqdm(total=len(tasks), desc="batches", unit="batch", file=sys.stderr, leave=False) as bar:
+        for batch in pool.map(run_task, tasks):
             rows += batch
             t = batch[0]
-            sys.stderr.write(f"[{k:>2}/{len(tasks)}] {t['kind']:<14} q={t['q']:<4g} L={t['L']} "
-                             f"decay={t['decay']:<9} {t['batch_seconds']:6.1f} s\n")
+            stopped = sum(not finished(r) for r in batch)
+            bar.write(f"{t['kind']:<14} q={t['q']:<4g} L={t['L']} decay={t['decay']:<9} "
+                      f"{t['batch_seconds']:6.1f} s" + (f"  {stopped} stopped" if stopped else ""),
+                      file=sys.stderr)
+            bar.update()
     rows.sort(key=lambda r: (r["kind"], r["decay"], r["q"], r["L"], r["seed"], r["alpha"]))
     print(write_tables(rows, args.out))
     plot(rows, args.out)
     print(f"wrote results.csv, results.md and figures to {args.out} in {time.perf_counter() - start:.0f} s")
-    return 0
+    print(verdict(rows))
+    complete = all(finished(r) for r in rows)
+    return 0 if complete or args.allow_partial else 3
 
 
 if __name__ == "__main__":

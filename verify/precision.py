@@ -20,10 +20,11 @@ import mpmath
 import numpy as np
 import sympy as sp
 import torch
+from tqdm import tqdm
 
 from numerics._generated import numpy_kernels as NK
 from numerics._generated import torch_kernels as TK
-from numerics.cli import Parser
+from numerics.cli import Parser, add_device, description
 from theory.catalog import kernel_specs
 from theory.models import MODELS
 from theory.kernelspec import SumLast
@@ -191,7 +192,7 @@ def scaled_error(got: float, ref, slope) -> float:
 
 def report(n: int = 100, seed: int = 0, cuda: bool = False) -> list[dict]:
     rows = []
-    for name in sorted(SPECS):
+    for name in tqdm(sorted(SPECS), desc="kernels", unit="kernel", file=sys.stderr, leave=False):
         rng = np.random.default_rng(seed)
         errs = {"numpy f64": 0.0, "torch f64": 0.0, "torch f32": 0.0}
         if cuda:
@@ -214,16 +215,13 @@ def report(n: int = 100, seed: int = 0, cuda: bool = False) -> list[dict]:
 
 
 def main(argv=None) -> int:
-    p = Parser(prog="python -m verify.precision", description=__doc__.splitlines()[0])
+    p = Parser(prog="python -m verify.precision", description=description(__doc__))
     p.add_argument("--points", type=int, default=100, help="random points per kernel (default 100)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
+    p.add_argument("--seed", type=int, default=0, help="seed of the random points (default 0)")
+    add_device(p, "cuda adds a GPU column")
     args = p.parse_args(argv)
     if args.points < 1:
         p.error(f"--points must be >= 1, got {args.points}")
-    if args.device == "cuda" and not torch.cuda.is_available():
-        print("python -m verify.precision: error: CUDA is not available on this machine", file=sys.stderr)
-        return 2
     rows = report(args.points, args.seed, args.device == "cuda")
     cols = [c for c in rows[0] if c != "kernel"]
     print(f"{'kernel':<24}" + "".join(f"{c:>12}" for c in cols))

@@ -1,0 +1,88 @@
+"""Every README snippet runs as written and prints what the README shows; every README command
+parses (``--help`` appended; the quick ones run as written)."""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+README = (ROOT / "README.md").read_text()
+NUMBER = re.compile(r"[-+]?(?:\d+\.\d*|\.\d+|\d+)(?:[eE][-+]?\d+)?")
+HANG_GUARD = 600     # seconds; only a guard against a hang, reported as a skip, never a verdict
+QUICK = ("python -m theory", "python -m theory potential", "python -m theory scalar")
+
+
+def blocks(lang: str) -> list[tuple[int, str]]:
+    return [(m.start(), m.group(1)) for m in re.finditer(rf"```{lang}\n(.*?)```", README, re.S)]
+
+
+def snippets() -> list[tuple[str, str]]:
+    """``(code, expected output)``: each python block and the text block right after it."""
+    texts = blocks("text")
+    out = []
+    for pos, code in blocks("python"):
+        after = [t for p, t in texts if p > pos]
+        assert after, "a python snippet without its output block"
+        out.append((code, after[0]))
+    return out
+
+
+def commands() -> list[str]:
+    lines = [ln.split("  #")[0].strip() for _, b in blocks("bash") for ln in b.splitlines()]
+    return [ln for ln in lines if ln.startswith(("python -m", "steepmirror"))]
+
+
+def run(args, timeout=HANG_GUARD, **kw):
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONWARNINGS": "always"}
+    try:
+        return subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True,
+                              timeout=timeout, **kw)
+    except subprocess.TimeoutExpired:
+        pytest.skip(f"hang guard: {' '.join(args)[:60]} ran past {timeout} s (no verdict)")
+
+
+def same(printed: str, shown: str) -> bool:
+    """Equal text; numbers equal to 6 significant digits (float rounding across platforms)."""
+    a, b = printed.strip().splitlines(), shown.strip().splitlines()
+    if len(a) != len(b):
+        return False
+    for la, lb in zip(a, b):
+        if NUMBER.sub("#", la) != NUMBER.sub("#", lb):
+            return False
+        for x, y in zip(NUMBER.findall(la), NUMBER.findall(lb)):
+            if abs(float(x) - float(y)) > 1e-6 * max(abs(float(y)), 1e-300) + 1e-15:
+                return False
+    return True
+
+
+def test_readme_has_its_snippets_and_commands():
+    assert len(snippets()) >= 2 and len(commands()) >= 10
+
+
+@pytest.mark.parametrize("k", range(len(snippets())))
+def test_readme_snippet_prints_what_the_readme_shows(k):
+    code, shown = snippets()[k]
+    p = run([sys.executable, "-c", code])
+    assert p.returncode == 0, p.stderr
+    assert "Warning" not in p.stderr, p.stderr            # no warnings leaking on valid input
+    assert same(p.stdout, shown), f"printed:\n{p.stdout}\nREADME shows:\n{shown}"
+
+
+@pytest.mark.parametrize("line", commands())
+def test_readme_command_parses(line):
+    args = shlex.split(line)
+    if "cuda" in args:
+        pytest.skip("needs CUDA")
+    args = [sys.executable, *args[1:]] if args[0] == "python" else args
+    quick = any(line == c or line.startswith(c + " ") for c in QUICK) and "--help" not in line
+    p = run(args if quick else [*args, "--help"])
+    assert p.returncode == 0, p.stderr
+    assert "Traceback" not in p.stderr and "Warning" not in p.stderr, p.stderr
+    assert p.stdout.strip()
