@@ -10,7 +10,7 @@ from functools import lru_cache
 
 import sympy as sp
 
-from . import bias, decay, deep, escape, twobranch
+from . import bias, decay, deep, escape, jacobians, twobranch
 from .codegen import KernelSpec
 from .energy import energy_identity
 from .scalar import W_REAL, scalar
@@ -112,7 +112,8 @@ def _escape_specs():
 
 # Each theorem family contributes a function returning its KernelSpecs; the generated
 # modules list them in this order. A new family appends its provider here.
-PROVIDERS = [_geometry_specs, _mirror_specs, _escape_specs, decay.kernel_specs, bias.kernel_specs]
+PROVIDERS = [_geometry_specs, _mirror_specs, _escape_specs, decay.kernel_specs, bias.kernel_specs,
+             jacobians.kernel_specs]
 
 
 @lru_cache(maxsize=None)
