@@ -6,7 +6,7 @@
 
 ``phi_q`` is the generated kernel. Switching functions are the gradient components
 ``d_i f`` and (parameter space) the factors ``w_ik``; the integrator freezes their signs
-inside each step and locates their zeros (see :mod:`numerics.integrate.rk`). For a
+inside each step and locates their zeros (see :mod:`numerics.integrate.hybrid`). For a
 separable loss a coordinate that reaches ``d_i f = 0`` slides: by Filippov's convex
 combination (weight 1/2 on each side, ``q = 1``) or by continuity of ``phi_q`` (``q > 1``)
 its velocity on the surface is 0, so it is frozen there.
@@ -24,7 +24,7 @@ import torch
 from . import validate
 from ._generated import torch_kernels as K
 from .arrays import float64
-from .integrate.rk import ODESystem, Solution, integrate
+from .integrate import ODESystem, Solution, integrate
 from .jacobians import mirror_jacobian, parameter_jacobian, steepest_slope
 from .losses import Loss
 
@@ -570,7 +570,7 @@ def simulate_parameter_flow(w0, q, loss: Loss, t_end, *, device="cpu", extras=()
 
     ``q``: number or ``(B,)``; ``t_end``: number or ``(B,)``; ``params``: extra per-trajectory
     tensors made available to kernels, events and extras as ``p[name]``; remaining keywords
-    go to :func:`numerics.integrate.rk.integrate` (``events``, ``t_eval``, ``dense``,
+    go to :func:`numerics.integrate.integrate` (``events``, ``t_eval``, ``dense``,
     ``max_steps``, ``max_wall``, ``progress``, ``method``).
 
     ``method``: the stepper, by default :func:`default_method` (Rodas5 for coupled losses with
