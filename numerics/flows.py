@@ -127,9 +127,9 @@ class _Flow(ODESystem):
 
     @property
     def stiff_capable(self) -> bool:
-        """Whether :meth:`jacobian` gives the field's Jacobian (not with extras, whose
-        derivatives are unknown)."""
-        return not self.extras
+        """Whether :meth:`jacobian` gives the field's Jacobian (a subclass that derives it, and
+        no extras, whose derivatives are unknown)."""
+        return not self.extras and type(self).jacobian is not ODESystem.jacobian
 
     def q_of(self, p, dims: int):
         if self.q_uniform is not None:
