@@ -23,14 +23,16 @@ def _problem(seed=0, k=10, N=6):
 @pytest.mark.parametrize("q", [1.5, 2.0])
 def test_reduced_flow_matches_the_parameter_flow(q):
     """Signed balanced start (factor signs -, +, - on some coordinates), L = 3: final x and factors
-    of both integrations agree to the integrators' accuracy (rtol 1e-10 each)."""
+    of both integrations agree to 1e-8 relative at rtol 1e-12 each (at rtol 1e-10 the global error
+    of the non-Lipschitz q = 1.5 flow is 3e-7)."""
     loss = _problem()
     signs = torch.ones(2, 10, 3, dtype=F64)
     signs[:, 1::3, 0] = -1
     signs[1, ::4, 2] = -1
     w0 = 0.3 * signs
-    red = simulate_parameter_flow(w0, q, loss, 2.0, reduce=True)
-    full = simulate_parameter_flow(w0, q, loss, 2.0, reduce=False, method="dop853")
+    tol = dict(rtol=1e-12, atol=1e-14)
+    red = simulate_parameter_flow(w0, q, loss, 2.0, reduce=True, **tol)
+    full = simulate_parameter_flow(w0, q, loss, 2.0, reduce=False, method="dop853", **tol)
     assert isinstance(red, ReducedResult) and red.ok() and full.ok()
     assert red.state.shape == (2, 10) and red.w.shape == (2, 10, 3)
     scale = float(full.x.abs().max())
