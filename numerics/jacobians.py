@@ -27,9 +27,9 @@ def mirror_jacobian(g, H, slope, mobility, mobility_prime, phi_g, active):
     """``d/dx`` of ``dx_i/dt = -phi_q(g_i) mobility(x_i)``, ``g = grad f(x)``, ``H`` its Hessian
     ``(B, n, n)``: ``J = -diag(phi_q'(g) mobility) H - diag(phi_q(g) mobility')``; rows of
     inactive coordinates are 0."""
-    row = (slope * mobility * active)[..., None]
-    J = -row * H
-    return J - torch.diag_embed(phi_g * mobility_prime * active)
+    J = H * (-(slope * mobility * active))[..., None]
+    J.diagonal(dim1=-2, dim2=-1).sub_(phi_g * mobility_prime * active)
+    return J
 
 
 def parameter_jacobian(r, pair, g, H, slope, active):

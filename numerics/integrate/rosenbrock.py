@@ -162,7 +162,6 @@ class Rodas5Stepper(Stepper):
         as_t = lambda v: torch.as_tensor(v, dtype=dtype, device=device)  # noqa: E731
         self.a, self.C, self.c, self.d = as_t(tab.a), as_t(tab.C), as_t(tab.c), as_t(tab.d)
         self.m, self.H = as_t(tab.m), as_t(tab.H)
-        self.eye = torch.eye(n, dtype=dtype, device=device)
 
     def time_derivative(self, t, y, p, mode):
         """``d f / d t`` by a central difference (``None`` for autonomous fields)."""
@@ -176,7 +175,8 @@ class Rodas5Stepper(Stepper):
         J = self.system.jacobian(t, y, p, mode)
         if J is None:
             raise ValueError("method 'rodas5' needs system.jacobian(t, y, p, mode); it returned None")
-        W = self.eye / (h * self.tab.gamma)[:, None, None] - J
+        W = -J                                                # I/(h gamma) - J, without an n x n identity
+        W.diagonal(dim1=-2, dim2=-1).add_((1 / (h * self.tab.gamma))[:, None])
         lu, piv = torch.linalg.lu_factor_ex(W)[:2]
         ft = self.time_derivative(t, y, p, mode)
         hb = h[:, None]
