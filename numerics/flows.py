@@ -143,16 +143,18 @@ class _Flow(ODESystem):
     def gradient_switches(self, g, p):
         """The gradient components ``d_i f`` as switching functions (0 where not one).
 
-        On a coupled loss with ``1 < q < 2`` they are not switches: the field is continuous in
-        ``d_i f`` (only non-Lipschitz), and a component that hovers near 0 (the flow relaxes onto
-        ``d_i f ~ 0`` at a rate ``~ |d_i f|^(q-2)`` that grows without bound) is crossed and
-        recrossed by every step's error: locating each crossing and cutting the step there made
-        the steps collapse (e.g. to ~1e-13 at t = 2.988 on a 40-coordinate regression, q = 1.4).
-        The steppers integrate through such points; a stiff stepper (``"rodas5"``) takes large
-        steps there. Separable losses keep them: their surfaces are reached and slid on."""
+        On a coupled loss with ``1 < q < 2`` they are not switches away from rest: the field is
+        continuous in ``d_i f`` (only non-Lipschitz), and a component that hovers near 0 (the flow
+        relaxes onto ``d_i f ~ 0`` at a rate ``~ |d_i f|^(q-2)`` that grows without bound) is
+        crossed by the steps' errors again and again; locating each crossing and cutting the step
+        there multiplied the steps (tests/test_stiff.py). The steppers integrate through such
+        points. Near rest (every active component within 10x the stationarity tolerance of
+        :meth:`on_switch`) they are switches again, so that the arrival at a stationary point is
+        located and frozen. Separable losses keep them: their surfaces are reached and slid on."""
         live = ~p["frozen"]
         if not self.loss.separable:
-            live = live & ~((p["q"] > 1) & (p["q"] < 2))[:, None]
+            near_rest = (g * live).abs().amax(1) <= 10 * self.stationary_tol * p["g_scale"]
+            live = live & (~((p["q"] > 1) & (p["q"] < 2)) | near_rest)[:, None]
         return g * live
 
     def _with_extras(self, dstate, x, g, p):

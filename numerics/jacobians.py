@@ -27,8 +27,9 @@ def mirror_jacobian(g, H, slope, mobility, mobility_prime, phi_g, active):
     """``d/dx`` of ``dx_i/dt = -phi_q(g_i) mobility(x_i)``, ``g = grad f(x)``, ``H`` its Hessian
     ``(B, n, n)``: ``J = -diag(phi_q'(g) mobility) H - diag(phi_q(g) mobility')``; rows of
     inactive coordinates are 0."""
-    J = H * (-(slope * mobility * active))[..., None]
-    J.diagonal(dim1=-2, dim2=-1).sub_(phi_g * mobility_prime * active)
+    zero = torch.zeros_like(g)
+    J = H * torch.where(active, -slope * mobility, zero)[..., None]
+    J.diagonal(dim1=-2, dim2=-1).sub_(torch.where(active, phi_g * mobility_prime, zero))
     return J
 
 
