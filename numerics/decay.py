@@ -33,19 +33,7 @@ import torch
 from .filippov import equivalent_control, resolve, surface_rate
 from .flows import DeepDiagonalFlow
 from .forward import jvp
-from .geometry import exclusive_prod, frozen_phi
-
-
-def pair_products(w: torch.Tensor) -> torch.Tensor:
-    """``prod_{m not in {k, l}} w_m`` as ``(..., L, L)`` (0 on the diagonal), without division."""
-    L = w.shape[-1]
-    rows = []
-    for k in range(L):
-        rest = torch.cat([w[..., :k], w[..., k + 1:]], -1)
-        ex = exclusive_prod(rest) if L > 1 else rest
-        zero = torch.zeros_like(w[..., :1])
-        rows.append(torch.cat([ex[..., :k], zero, ex[..., k:]], -1))
-    return torch.stack(rows, -2)
+from .geometry import exclusive_prod, frozen_phi, pair_products
 
 
 class DecayFlow(DeepDiagonalFlow):
@@ -57,6 +45,8 @@ class DecayFlow(DeepDiagonalFlow):
         self.autonomous = schedule is None
         self.K = n if decay == "decoupled" else n * L       # sliding surfaces
         self.hybrid = False                                 # some trajectory has q = 1
+
+    stiff_capable = False      # the decay fields' Jacobians are not derived: explicit stepper only
 
     # -- pieces -------------------------------------------------------------------------
     def nu(self, t, p):

@@ -6,7 +6,7 @@
 
 ``phi_q`` is the generated kernel. Switching functions are the gradient components
 ``d_i f`` and (parameter space) the factors ``w_ik``; the integrator freezes their signs
-inside each step and locates their zeros (see :mod:`numerics.integrate`). For a
+inside each step and locates their zeros (see :mod:`numerics.integrate.hybrid`). For a
 separable loss a coordinate that reaches ``d_i f = 0`` slides: by Filippov's convex
 combination (weight 1/2 on each side, ``q = 1``) or by continuity of ``phi_q`` (``q > 1``)
 its velocity on the surface is 0, so it is frozen there.
@@ -22,9 +22,11 @@ from dataclasses import dataclass
 import torch
 
 from . import validate
+from ._generated import torch_kernels as K
 from .arrays import float64
-from .geometry import exclusive_prod, exclusive_products, frozen_phi, phi
+from .geometry import exclusive_prod, exclusive_products, frozen_phi, pair_products, phi
 from .integrate import ODESystem, Solution, integrate
+from .jacobians import mirror_jacobian, parameter_jacobian, steepest_slope
 from .losses import Loss
 
 
@@ -38,6 +40,16 @@ def resolve_device(device) -> torch.device:
     if dev.type not in ("cpu", "cuda"):
         raise ValueError(f"device must be 'cpu' or 'cuda', got {device!r}")
     return dev
+
+
+def frozen_slope(z, q, sigma):
+    """``d/dz`` of the frozen map ``sigma |z|^(q-1)`` (:func:`frozen_phi`): ``sigma sign(z) phi_q'(z)``,
+    ``phi_q'(z)`` where the sign is not held or ``z = 0``."""
+    slope = steepest_slope(z, q)
+    if sigma is None:
+        return slope
+    flip = (sigma != 0) & (z != 0) & (sigma != torch.sign(z))
+    return torch.where(flip, -slope, slope)
 
 
 class _Flow(ODESystem):
@@ -58,6 +70,12 @@ class _Flow(ODESystem):
         self.q_uniform = None
         self.stationary_tol = 1e-9
 
+    @property
+    def stiff_capable(self) -> bool:
+        """Whether :meth:`jacobian` gives the field's Jacobian (a subclass that derives it, and
+        no extras, whose derivatives are unknown)."""
+        return not self.extras and type(self).jacobian is not ODESystem.jacobian
+
     def q_of(self, p, dims: int):
         if self.q_uniform is not None:
             return self.q_uniform
@@ -66,6 +84,23 @@ class _Flow(ODESystem):
     @property
     def smooth(self) -> bool:
         return self.q_uniform == 2.0
+
+    def gradient_switches(self, g, p):
+        """The gradient components ``d_i f`` as switching functions (0 where not one).
+
+        On a coupled loss with ``1 < q < 2`` they are not switches away from rest: the field is
+        continuous in ``d_i f`` (only non-Lipschitz), and a component that hovers near 0 (the flow
+        relaxes onto ``d_i f ~ 0`` at a rate ``~ |d_i f|^(q-2)`` that grows without bound) is
+        crossed by the steps' errors again and again; locating each crossing and cutting the step
+        there multiplied the steps (tests/test_stiff.py). The steppers integrate through such
+        points. Near rest (every active component within 10x the stationarity tolerance of
+        :meth:`on_switch`) they are switches again, so that the arrival at a stationary point is
+        located and frozen. Separable losses keep them: their surfaces are reached and slid on."""
+        live = ~p["frozen"]
+        if not self.loss.separable:
+            near_rest = (g * live).abs().amax(1) <= 10 * self.stationary_tol * p["g_scale"]
+            live = live & (~((p["q"] > 1) & (p["q"] < 2)) | near_rest)[:, None]
+        return g * live
 
     def _with_extras(self, dstate, x, g, p):
         """Append the quadratures; a sliding coordinate's effective (Filippov) gradient is 0."""
@@ -179,12 +214,25 @@ class DeepDiagonalFlow(_Flow):
             dw = dw.masked_fill(p["frozen"][..., None], 0).neg()
         return self._with_extras(dw.reshape(B, -1), x, g, p)
 
+    def jacobian(self, t, y, p, mode):
+        """``d(dw/dt)/dw`` ``(B, nL, nL)`` with the mode frozen (:func:`numerics.jacobians.parameter_jacobian`)."""
+        if not self.stiff_capable:
+            return None
+        w = self.split(y)
+        others, x = exclusive_products(w.unbind(-1))
+        r = torch.stack(others, -1)
+        g = self.loss.grad(x, p)
+        q = self.q_uniform if self.q_uniform is not None else p["q"][:, None, None]
+        sigma = None if mode is None else self.held_signs(mode)[0]
+        slope = frozen_slope(g[..., None] * r, q, sigma)
+        return parameter_jacobian(r, pair_products(w), g, self.loss.hess(x, p), slope, ~p["frozen"])
+
     def switches(self, t, y, p):
         if self.smooth:
             return None
         w = self.split(y)
         active = ~p["frozen"]
-        g = self.loss.grad(w.prod(-1), p) * active
+        g = self.gradient_switches(self.loss.grad(w.prod(-1), p), p)
         return torch.cat([g, (w * active[..., None]).reshape(w.shape[0], -1)], dim=1)
 
     def on_switch(self, t, y, p, hit):
@@ -229,12 +277,93 @@ class MirrorFlow(_Flow):
         dx = -frozen_phi(g, self.q_of(p, 1), mode) / self.hess(x, p) * (~p["frozen"])
         return self._with_extras(dx, x, g, p)
 
+    def mobility(self, x, p):
+        """``1/R''(x)`` and its derivative (forward-mode differentiation of the user's ``R''``)."""
+        return torch.func.jvp(lambda xx: 1 / self.hess(xx, p), (x,), (torch.ones_like(x),))
+
+    def jacobian(self, t, y, p, mode):
+        """``d(dx/dt)/dx`` ``(B, n, n)`` with the mode frozen (:func:`numerics.jacobians.mirror_jacobian`)."""
+        if not self.stiff_capable:
+            return None
+        x = y[:, : self.n]
+        g = self.loss.grad(x, p)
+        q = self.q_of(p, 1)
+        sigma = None if mode is None else mode[:, : self.n]
+        mob, dmob = self.mobility(x, p)
+        return mirror_jacobian(g, self.loss.hess(x, p), frozen_slope(g, q, sigma), mob, dmob,
+                               frozen_phi(g, q, sigma), ~p["frozen"])
+
     def switches(self, t, y, p):
         if self.smooth:
             return None
         x = y[:, : self.n]
-        return self.loss.grad(x, p) * (~p["frozen"])
+        return self.gradient_switches(self.loss.grad(x, p), p)
 
+
+
+class BalancedReduction(MirrorFlow):
+    """The deep diagonal flow from a balanced start, integrated in its ``n`` mirror coordinates
+    (MIR-1) instead of its ``nL`` factors.
+
+    Without decay ``|w_ik|^q - |w_ij|^q`` is conserved (BAL-1), so a balanced start stays
+    balanced, ``|w_ik| = |x_i|^(1/L)``, and ``x`` solves ``dx_i/dt = -phi_q(d_i f) L|x_i|^m``
+    exactly. A factor reaches 0 only together with the others of its coordinate, at the saddle
+    ``x_i = 0``, where the coordinate stops (as the parameter flow's saddle rule does); so each
+    factor keeps its starting sign ``p["w_sign"]`` and ``w_ik = sign_ik |x_i|^(1/L)``. Switching
+    functions: ``d_i f`` and ``x_i``."""
+
+    def __init__(self, loss: Loss, n: int, L: int):
+        super().__init__(loss, n, self.inverse_mobility)
+        self.L = L
+
+    def inverse_mobility(self, x, p):
+        return 1 / K.mir1_mobility(x, self.L, self.q_of(p, 1))
+
+    def mobility(self, x, p):
+        q = self.q_of(p, 1)
+        return K.mir1_mobility(x, self.L, q), K.mir1_mobility_prime(x, self.L, q)
+
+    def rhs(self, t, y, p, mode):
+        x = y[:, : self.n]
+        g = self.loss.grad(x, p)
+        q = self.q_of(p, 1)
+        sigma = None if mode is None else mode[:, : self.n]
+        return -frozen_phi(g, q, sigma) * K.mir1_mobility(x, self.L, q) * (~p["frozen"])
+
+    def switches(self, t, y, p):
+        if self.smooth:
+            return None
+        x = y[:, : self.n]
+        active = ~p["frozen"]
+        return torch.cat([self.gradient_switches(self.loss.grad(x, p), p), x * active], 1)
+
+    def on_switch(self, t, y, p, hit):
+        """Also: a coordinate reaching ``x_i = 0`` is at the saddle and stops there."""
+        p, y = super().on_switch(t, y, p, hit)
+        saddle = hit[:, self.n:] & ~p["frozen"]
+        if bool(saddle.any()):
+            y = torch.where(saddle, torch.zeros_like(y), y)
+            p = self._freeze(t, p, saddle)
+        return p, y
+
+    def factors(self, x, p):
+        """The factors ``(B, n, L)`` of states ``x``."""
+        return p["w_sign"] * (x.abs() ** (1.0 / self.L))[..., None]
+
+
+def balanced_start(w0: torch.Tensor) -> torch.Tensor:
+    """Per trajectory: whether ``|w_ik(0)|`` is the same for every factor ``k`` (to 4 ulp)."""
+    a = w0.abs()
+    return ((a - a[..., :1]).abs() <= 4 * torch.finfo(a.dtype).eps * a[..., :1]).all(-1).all(-1)
+
+
+def default_method(system: _Flow, q: torch.Tensor) -> str:
+    """The stepper a simulation uses unless one is named: ``"rodas5"`` (stiff, Rosenbrock) for a
+    coupled loss with some ``1 < q < 2`` and a field whose Jacobian is derived; ``"dop853"``
+    otherwise (smooth ``q = 2``, piecewise-constant sign fields at ``q = 1``, separable losses,
+    whose surfaces are reached and slid on, and decay fields)."""
+    stiff = bool(((q > 1) & (q < 2)).any()) and not system.loss.separable and system.stiff_capable
+    return "rodas5" if stiff else "dop853"
 
 
 class ScalarFlow(_Flow):
@@ -372,7 +501,8 @@ def _run(system, y0, q, loss, t_end, *, device, extras_dim, rtol, atol, params=N
     t_end = float64(t_end, "t_end", device)
     if not bool(torch.isfinite(t_end).all()) or bool((t_end < 0).any()):
         raise ValueError("t_end must be finite and >= 0")
-    sol = integrate(system, 0.0, y0, t_end, p, rtol=rtol, atol=atol, **kw)
+    method = kw.pop("method", None) or default_method(system, p["q"])
+    sol = integrate(system, 0.0, y0, t_end, p, rtol=rtol, atol=atol, method=method, **kw)
     return FlowResult(sol, system, extras_dim)
 
 
@@ -388,7 +518,13 @@ def simulate_parameter_flow(w0, q, loss: Loss, t_end, *, device="cpu", extras=()
     ``q``: number or ``(B,)``; ``t_end``: number or ``(B,)``; ``params``: extra per-trajectory
     tensors made available to kernels, events and extras as ``p[name]``; remaining keywords
     go to :func:`numerics.integrate.integrate` (``events``, ``t_eval``, ``dense``,
-    ``max_steps``, ``max_wall``, ``progress``).
+    ``max_steps``, ``max_wall``, ``progress``, ``method``).
+
+    ``method``: the stepper, by default :func:`default_method` (Rodas5 for coupled losses with
+    ``1 < q < 2``, DOP853 otherwise). ``reduce``: integrate a balanced, undecayed start in its
+    ``n`` mirror coordinates (MIR-1, :class:`BalancedReduction`) instead of ``nL`` factors;
+    ``None`` (default) does so where it is exact and the flow is stiff (:func:`_use_reduction`),
+    ``True`` demands it, ``False`` refuses it. The result's ``w`` is the factors either way.
     """
     dev = resolve_device(device)
     w0 = factors(w0, dev)
@@ -398,7 +534,15 @@ def simulate_parameter_flow(w0, q, loss: Loss, t_end, *, device="cpu", extras=()
     saddle_tol = (100 * rtol) ** 0.5
     scale = w0.abs().reshape(B, -1).amax(1).clamp_min(1e-300)
     params = {"w_scale": scale, **kw.pop("params", {})}
-    if decay is None and schedule is None and isinstance(nu, (int, float)) and nu == 0:
+    undecayed = decay is None and schedule is None and isinstance(nu, (int, float)) and nu == 0
+    if _use_reduction(kw.pop("reduce", None), w0, q, loss, undecayed, extras, kw):
+        system = BalancedReduction(loss, n, L)
+        x0 = w0.prod(-1)
+        params["w_sign"] = torch.sign(w0)
+        res = _run(system, x0, q, loss, t_end, device=dev, extras_dim=n, rtol=rtol, atol=atol,
+                   params=params, **kw)
+        return ReducedResult(res.solution, system, n)
+    if undecayed:
         system = DeepDiagonalFlow(loss, n, L, extras, saddle_tol=saddle_tol)
     else:
         from .decay import DecayFlow
@@ -418,6 +562,35 @@ def simulate_parameter_flow(w0, q, loss: Loss, t_end, *, device="cpu", extras=()
         params["nu"] = nu_t
     return _run(system, w0.reshape(B, n * L), q, loss, t_end, device=dev, extras_dim=n * L,
                 rtol=rtol, atol=atol, params=params, **kw)
+
+
+def _use_reduction(reduce, w0, q, loss, undecayed, extras, kw) -> bool:
+    """Whether :func:`simulate_parameter_flow` integrates in mirror coordinates
+    (:class:`BalancedReduction`): where it is exact (no decay, every start balanced) and the
+    output is the same (no extras, events, ``t_eval`` or dense output, which see the factors),
+    automatically when the flow is stiff (coupled loss, some ``1 < q < 2``); ``reduce=True``
+    demands it, ``reduce=False`` refuses it."""
+    if reduce is False:
+        return False
+    exact = undecayed and bool(balanced_start(w0).all())
+    plain = not extras and not kw.get("events") and kw.get("t_eval") is None and not kw.get("dense")
+    if reduce is True:
+        if not (exact and plain):
+            raise ValueError("reduce=True needs a balanced start (|w_ik| equal over k), no decay, and no "
+                             "extras, events, t_eval or dense output")
+        return True
+    qt = torch.as_tensor(q, dtype=torch.float64)
+    return exact and plain and not loss.separable and bool(((qt > 1) & (qt < 2)).any())
+
+
+@dataclass
+class ReducedResult(FlowResult):
+    """A deep diagonal batch simulated in mirror coordinates: ``state`` is ``x``; ``w`` the
+    factors ``sign(w_ik(0)) |x_i|^(1/L)``."""
+
+    @property
+    def w(self):
+        return self.system.factors(self.state, self.solution.params)
 
 
 def simulate_scalar_flow(w0, q, loss: Loss, g, dg, t_end, *, device="cpu", extras=(), rtol=1e-10,

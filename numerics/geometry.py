@@ -56,3 +56,15 @@ def frozen_phi(z, q, sigma, all_held: bool = False):
 
 
 __all__ = ["exclusive_prod", "exclusive_products", "frozen_phi", "phi"]
+
+
+def pair_products(w: torch.Tensor) -> torch.Tensor:
+    """``prod_{m not in {k, l}} w_m`` as ``(..., L, L)`` (0 on the diagonal), without division."""
+    L = w.shape[-1]
+    rows = []
+    for k in range(L):
+        rest = torch.cat([w[..., :k], w[..., k + 1:]], -1)
+        ex = exclusive_prod(rest) if L > 1 else rest
+        zero = torch.zeros_like(w[..., :1])
+        rows.append(torch.cat([ex[..., :k], zero, ex[..., k:]], -1))
+    return torch.stack(rows, -2)

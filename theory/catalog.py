@@ -10,7 +10,7 @@ from functools import lru_cache
 
 import sympy as sp
 
-from . import bias, decay_equilibria, deep, escape, steps, twobranch
+from . import bias, decay_equilibria, deep, escape, jacobians, steps, twobranch
 from .energy import energy_identity
 from .kernelspec import KernelSpec, kernel_args, potential_spec
 from .models import MODELS
@@ -63,7 +63,7 @@ def _escape_specs():
 # Each theorem family contributes a function returning its KernelSpecs; the generated
 # modules list them in this order. A new family appends its provider here.
 PROVIDERS = [_geometry_specs, _mirror_specs, _escape_specs, decay_equilibria.kernel_specs, steps.kernel_specs,
-             bias.kernel_specs]
+             bias.kernel_specs, jacobians.kernel_specs]
 
 
 @lru_cache(maxsize=None)

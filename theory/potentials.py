@@ -24,7 +24,6 @@ from .kernelspec import RootSpec, SumLast
 from .legendre import classify
 from .printer import compile_potential
 from .special import elementary
-from .symbols import x
 
 
 @dataclass(frozen=True, eq=False)

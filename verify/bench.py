@@ -252,17 +252,19 @@ def bench_sign_regression(rows, n, rtol, atol):
 def bench_regression(rows, n, devices, rtol, atol, budget):
     X, y, w0 = regression_problem(n)
     loss = LinearRegression(X, y)
-    ref = simulate_parameter_flow(w0, 1.5, loss, 2.0, rtol=1e-13, atol=1e-15).x
+    ref = simulate_parameter_flow(w0, 1.5, loss, 2.0, rtol=1e-13, atol=1e-15, method="dop853").x
     for dev in devices:
-        if dev.type == "cuda":
-            torch.cuda.synchronize()
-        t0 = time.perf_counter()
-        res = simulate_parameter_flow(w0.to(dev), 1.5, LinearRegression(X.to(dev), y.to(dev)), 2.0, device=dev,
-                                      rtol=rtol, atol=atol)
-        sec = time.perf_counter() - t0
-        err = float(((res.x.cpu() - ref).abs().max() / ref.abs().max()))
-        row(rows, "regression q=1.5 (50 coords)", f"steepmirror ({dev.type})", n, sec, err,
-            "error vs the package at rtol 1e-13 (no closed form)")
+        for method, label in ((None, ""), ("dop853", " dop853")):
+            if dev.type == "cuda":
+                torch.cuda.synchronize()
+            t0 = time.perf_counter()
+            res = simulate_parameter_flow(w0.to(dev), 1.5, LinearRegression(X.to(dev), y.to(dev)), 2.0, device=dev,
+                                          rtol=rtol, atol=atol, method=method)
+            sec = time.perf_counter() - t0
+            err = float(((res.x.cpu() - ref).abs().max() / ref.abs().max()))
+            row(rows, "regression q=1.5 (50 coords)", f"steepmirror{label} ({dev.type})", n, sec, err,
+                ("default method (Rodas5); " if method is None else "") +
+                "error vs the package's DOP853 at rtol 1e-13 (no closed form)")
         try:
             from torchdiffeq import odeint
         except ImportError:

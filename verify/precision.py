@@ -137,6 +137,9 @@ SAMPLERS["dec2_coupled"] = lambda r: _dec2(r, "coupled")
 SAMPLERS["dec2_box"] = lambda r: dict(y=float(r.uniform(0.1, 5)), nu=float(10 ** r.uniform(-2, 0.5)), L=_L(r))
 SAMPLERS["esc4_gd_step"] = lambda r: dict(y=float(r.uniform(0.1, 10)), L=_L(r))
 SAMPLERS["esc4_gd_extra"] = _esc4_extra
+SAMPLERS["phi_prime"] = lambda r: dict(z=_signed(r), q=_q(r))
+SAMPLERS["mir1_mobility"] = lambda r: dict(x=_signed(r), L=_L(r), q=_q(r))
+SAMPLERS["mir1_mobility_prime"] = lambda r: dict(x=_signed(r), L=_L(r), q=_q(r))
 
 def _mp_boxcox(xx, lam):
     return mpmath.log(xx) if lam == 0 else (xx**lam - 1) / lam

@@ -47,4 +47,7 @@ KERNELS = {
     "ib1_dual_mir1": ("IB-1", ('theta', 'L', 'q'), "(R')^-1(theta) of the balanced (MIR-1) potential on x > 0."),
     "ib1_dual_mir2": ("IB-1", ('theta', 'c'), "(R')^-1(theta) of the lambda-balanced L = 2 potential at q = 2 (hyperbolic entropy)."),
     "ib3_inverse_exponent": ("IB-3", ('L', 'q'), '1/r = L(q-1)/q of the l_r margin geometry (0 at q = 1: l_inf).'),
+    "phi_prime": ("JAC", ('z', 'q'), "Derivative phi_q'(z) = (q-1)|z|^(q-2) of the steepest map."),
+    "mir1_mobility": ("JAC", ('x', 'L', 'q'), "Mobility 1/R''(x) = L|x|^m of the balanced potential."),
+    "mir1_mobility_prime": ("JAC", ('x', 'L', 'q'), 'Derivative of the mobility, L m |x|^(m-1) sign(x).'),
 }

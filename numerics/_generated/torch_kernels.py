@@ -8,7 +8,7 @@ import torch
 
 from numerics import special
 
-__all__ = ["phi", "bal1_invariant", "mir1_hess", "mir1_grad", "mir1_value", "mir2_hess", "mir2_grad", "mir2_value", "mir3_hess", "twobranch_hess", "twobranch_grad", "mir5_square_hess", "mir5_square_grad", "mir5_square_value", "mir5_square_g", "mir5_square_dg", "mir5_signpower_hess", "mir5_signpower_grad", "mir5_signpower_value", "mir5_signpower_g", "mir5_signpower_dg", "mir5_sinh_hess", "mir5_sinh_grad", "mir5_sinh_value", "mir5_sinh_g", "mir5_sinh_dg", "mir6_rate", "esc1_time", "esc1_integrand", "esc2_rate", "esc3_coercivity", "dec1_h_grad", "dec1_h", "dec2_decoupled", "dec2_coupled", "dec2_box", "esc4_gd_step", "esc4_gd_extra", "ib1_dual_mir1", "ib1_dual_mir2", "ib3_inverse_exponent"]
+__all__ = ["phi", "bal1_invariant", "mir1_hess", "mir1_grad", "mir1_value", "mir2_hess", "mir2_grad", "mir2_value", "mir3_hess", "twobranch_hess", "twobranch_grad", "mir5_square_hess", "mir5_square_grad", "mir5_square_value", "mir5_square_g", "mir5_square_dg", "mir5_signpower_hess", "mir5_signpower_grad", "mir5_signpower_value", "mir5_signpower_g", "mir5_signpower_dg", "mir5_sinh_hess", "mir5_sinh_grad", "mir5_sinh_value", "mir5_sinh_g", "mir5_sinh_dg", "mir6_rate", "esc1_time", "esc1_integrand", "esc2_rate", "esc3_coercivity", "dec1_h_grad", "dec1_h", "dec2_decoupled", "dec2_coupled", "dec2_box", "esc4_gd_step", "esc4_gd_extra", "ib1_dual_mir1", "ib1_dual_mir2", "ib3_inverse_exponent", "phi_prime", "mir1_mobility", "mir1_mobility_prime"]
 
 
 def phi(z, q):
@@ -382,3 +382,30 @@ def ib3_inverse_exponent(L, q):
     L - L/q
     """
     return L - L/q
+
+
+def phi_prime(z, q):
+    r"""JAC: Derivative phi_q'(z) = (q-1)|z|^(q-2) of the steepest map.
+
+    x**(q - 2)*(q - 1)
+    """
+    ax = torch.abs(z)
+    return ax**(q - 2)*(q - 1)
+
+
+def mir1_mobility(x, L, q):
+    r"""JAC: Mobility 1/R''(x) = L|x|^m of the balanced potential.
+
+    L*x**(q*(L - 1)/L)
+    """
+    ax = torch.abs(x)
+    return L*ax**(q*(L - 1)/L)
+
+
+def mir1_mobility_prime(x, L, q):
+    r"""JAC: Derivative of the mobility, L m |x|^(m-1) sign(x).
+
+    q*x**((-L + q*(L - 1))/L)*(L - 1)
+    """
+    ax = torch.abs(x)
+    return torch.sign(x) * (q*ax**((-L + q*(L - 1))/L)*(L - 1))
