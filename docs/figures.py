@@ -28,7 +28,7 @@ import numpy as np  # noqa: E402
 from numerics.cli import readable  # noqa: E402
 
 from . import sources  # noqa: E402
-from .latex import escape, number  # noqa: E402
+from .latex import number  # noqa: E402
 
 plt.rcParams.update({"font.size": 8, "axes.titlesize": 9, "legend.fontsize": 7,
                      "figure.dpi": 100, "savefig.bbox": "tight", "figure.constrained_layout.use": True})

@@ -17,7 +17,7 @@ import sympy as sp
 
 from .derivation import Derivation, check_identity
 from .deep import balanced
-from .symbols import d, phi, q, x
+from .symbols import d, phi, q
 
 R2 = sp.Symbol("R''(x_i)", positive=True)
 

@@ -3,7 +3,6 @@ simulated (parameter-space flows with decay)."""
 
 from __future__ import annotations
 
-import math
 
 import torch
 

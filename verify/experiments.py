@@ -32,7 +32,6 @@ accuracy on 2000 fresh samples and the cosine with the teacher. Writes ``results
 from __future__ import annotations
 
 import csv
-import math
 import os
 import sys
 import textwrap
