@@ -35,72 +35,9 @@ from .decay import DecayFlow
 from .flows import FlowResult, _setup, exclusive_prod, factors, resolve_device
 from .integrate.rk import (EVENT, STEP_BUDGET, SUCCESS, WALL_BUDGET, Event, Solution, _crossed,
                            _event_values, _first_crossing, _on_grid, _repeat, integrate)
+from .polynomials import first_downcrossing, product_polynomial
 
 _RUNNING = 100
-_IMAG = 1e-7          # roots with |Im| <= _IMAG (|Re| + T) are taken as real candidates
-
-
-def product_polynomial(w, v):
-    """Ascending coefficients of ``prod_k (w_k + v_k t)`` over the last axis: ``(..., L+1)``."""
-    c = torch.ones_like(w[..., :1])
-    for k in range(w.shape[-1]):
-        z = torch.zeros_like(c[..., :1])
-        c = torch.cat([c * w[..., k:k + 1], z], -1) + torch.cat([z, c * v[..., k:k + 1]], -1)
-    return c
-
-
-def horner(c, t):
-    """``sum_d c_d t^d`` for coefficients ``(..., D+1)`` and times broadcasting to ``(...)``."""
-    out = torch.zeros_like(c[..., 0] + t)
-    for d in range(c.shape[-1] - 1, -1, -1):
-        out = out * t + c[..., d]
-    return out
-
-
-def real_roots(c, T):
-    """Candidate real roots in ``(0, T]`` of the polynomials ``c`` ``(P, D+1)`` (ascending),
-    sorted, ``inf`` elsewhere: ``(P, D)``. Eigenvalues of the companion matrix whose imaginary
-    part is negligible on the scale of ``T`` count (so a near-double root is not lost; callers
-    check for a sign change). Coefficients negligible on ``[0, T]`` are dropped (the effective
-    degree varies per polynomial) and the rest padded with roots at 0."""
-    P, D1 = c.shape
-    D = D1 - 1
-    powers = T[:, None] ** torch.arange(D1, dtype=c.dtype, device=c.device)
-    mag = c.abs() * powers
-    keep = mag > 1e-14 * mag.amax(1, keepdim=True)
-    deg = torch.where(keep, torch.arange(D1, device=c.device), torch.zeros_like(keep, dtype=torch.long)).amax(1)
-    shift = D - deg                                   # multiply by t^shift: leading coefficient first
-    idx = torch.arange(D1, device=c.device)[None, :] - shift[:, None]
-    padded = torch.where(idx >= 0, torch.gather(c, 1, idx.clamp_min(0)), torch.zeros_like(c))
-    lead = padded[:, D:].clone()
-    lead = torch.where(lead == 0, torch.ones_like(lead), lead)
-    comp = torch.zeros(P, D, D, dtype=c.dtype, device=c.device)
-    comp[:, 1:, :-1] = torch.eye(D - 1, dtype=c.dtype, device=c.device)
-    comp[:, :, -1] = -padded[:, :D] / lead
-    roots = torch.linalg.eigvals(comp)
-    re, im = roots.real, roots.imag
-    ok = (im.abs() <= _IMAG * (re.abs() + T[:, None])) & (re > 0) & (re <= T[:, None]) & (deg > 0)[:, None]
-    return torch.where(ok, re, torch.full_like(re, math.inf)).sort(1).values
-
-
-def first_downcrossing(c, T):
-    """Earliest ``t in (0, T]`` where the polynomial ``c`` goes from ``> 0`` to ``<= 0``, with a
-    bracket ``(lo, hi)`` around it; ``inf`` where there is none. Shapes ``(P,)``."""
-    r = real_roots(c, T)
-    prev = torch.cat([torch.zeros_like(r[:, :1]), r[:, :-1]], 1)
-    nxt = torch.cat([r[:, 1:], torch.full_like(r[:, :1], math.inf)], 1)
-    lo = 0.5 * (prev + r)
-    hi = torch.minimum(0.5 * (r + nxt), 2 * r - lo)
-    fin = torch.isfinite(r)
-    clo = torch.where(fin, lo, torch.zeros_like(lo))
-    chi = torch.where(fin, hi, torch.zeros_like(hi))
-    down = fin & (horner(c[:, None, :], clo) > 0) & (horner(c[:, None, :], chi) <= 0)
-    first = torch.where(down, torch.arange(r.shape[1], device=c.device), r.shape[1]).amin(1)
-    found = first < r.shape[1]
-    k = first.clamp(max=r.shape[1] - 1)[:, None]
-    inf = torch.full_like(T, math.inf)
-    pick = lambda a: torch.where(found, a.gather(1, k)[:, 0], inf)     # noqa: E731
-    return pick(r), pick(lo), pick(hi)
 
 
 class _SignRun:
@@ -165,6 +102,38 @@ class _SignRun:
         self.ev_y[j][rows[r_i], k_i] = y[r_i]
         return fired.any(1) & self.events[j].terminal
 
+    def user_events(self, idx, t0, dt, y0, pr, at):
+        """The user events on the exact path in ``(t0, t0 + dt]``: ``at(r, tt)`` is the state of
+        local rows ``r`` ``(m,)`` at times ``tt`` ``(m,)``. Returns ``dt`` cut at the first
+        terminal one and which rows it cut."""
+        stopped = torch.zeros(len(idx), dtype=torch.bool, device=self.dev)
+        for e in self.events:
+            if not e.terminal:
+                continue
+            def on_path(tt, e=e):       # the event on the exact path at times tt (R, k)
+                R, k = tt.shape
+                y = at(torch.arange(R, device=self.dev).repeat_interleave(k), tt.reshape(-1)).reshape(R, k, -1)
+                return _on_grid(lambda *a: _event_values(e, *a), tt, y, _repeat(pr, R, k, self.dev))
+            t_hit = _first_crossing(on_path, _event_values(e, t0, y0, pr), t0, t0 + dt, e.direction)
+            early = t_hit < t0 + dt
+            dt = torch.where(early, t_hit - t0, dt)
+            stopped |= early
+        return dt, stopped
+
+    def outputs(self, idx, t0, t1, y0, y1, pr, at):
+        """Record the events fired in ``(t0, t1]`` and the ``t_eval`` outputs there; whether a
+        terminal event fired, per row."""
+        terminal = torch.zeros(len(idx), dtype=torch.bool, device=self.dev)
+        for j, e in enumerate(self.events):
+            terminal |= self.record(j, idx, t1, y1, _event_values(e, t1, y1, pr), _event_values(e, t0, y0, pr))
+        if self.ys is not None:
+            te = self.t_eval[idx]
+            inside = (te > t0[:, None]) & (te <= t1[:, None])
+            r_i, k_i = inside.nonzero(as_tuple=True)
+            if len(r_i):
+                self.ys[idx[r_i], k_i] = at(r_i, te[r_i, k_i])
+        return terminal
+
     # -- one exact event per row -------------------------------------------------------------
     def exact_step(self, idx):
         sysm, n, L = self.sys, self.sys.n, self.sys.L
@@ -206,28 +175,12 @@ class _SignRun:
             ts_min[r_s] = hi_s
         dt = torch.minimum(torch.minimum(tz_min, ts_min), T)
         kind = torch.where(dt == T, 0, torch.where(dt == tz_min, 1, 2))        # end, factor, surface
-        # user events on the exact path in (t0, t0 + dt]
-        path = lambda tt: (w + v * (tt - t0)[:, None, None]).reshape(len(idx), -1)  # noqa: E731
-        terminal = torch.zeros(len(idx), dtype=torch.bool, device=self.dev)
-        for j, e in enumerate(self.events):
-            g0 = _event_values(e, t0, y0, pr)
-            def on_path(tt, e=e):       # the event on the exact path at times tt (R, k)
-                y = w[:, None] + v[:, None] * (tt - t0[:, None])[..., None, None]
-                return _on_grid(lambda *a: _event_values(e, *a), tt, y, _repeat(pr, *tt.shape, self.dev))
-            t_hit = _first_crossing(on_path, g0, t0, t0 + dt, e.direction)
-            early = t_hit < t0 + dt
-            if e.terminal:
-                dt = torch.where(early, t_hit - t0, dt)
-                kind = torch.where(early, 3, kind)
+        at = lambda r, tt: (w[r] + v[r] * (tt - t0[r])[:, None, None]).reshape(len(r), -1)  # noqa: E731
+        dt, stopped = self.user_events(idx, t0, dt, y0, pr, at)
+        kind = torch.where(stopped, 3, kind)
         t1 = t0 + dt
-        y1 = path(t1)
-        for j, e in enumerate(self.events):
-            terminal |= self.record(j, idx, t1, y1, _event_values(e, t1, y1, pr), _event_values(e, t0, y0, pr))
-        if self.ys is not None:
-            te = self.t_eval[idx]
-            inside = (te > t0[:, None]) & (te <= t1[:, None])
-            r_i, k_i = inside.nonzero(as_tuple=True)
-            self.ys[idx[r_i], k_i] = (w[r_i] + v[r_i] * (te[r_i, k_i] - t0[r_i])[:, None, None]).reshape(len(r_i), n * L)
+        y1 = at(torch.arange(len(idx), device=self.dev), t1)
+        terminal = self.outputs(idx, t0, t1, y0, y1, pr, at)
         hit = torch.zeros(len(idx), n + n * L + sysm.K, dtype=torch.bool, device=self.dev)
         fz = kind == 1
         if bool(fz.any()):                          # the factor lands exactly on 0
@@ -335,4 +288,4 @@ def simulate_sign_flow(w0, loss, t_end, *, device="cpu", events=(), t_eval=None,
     return FlowResult(sol, system, n * L)
 
 
-__all__ = ["simulate_sign_flow", "product_polynomial", "horner", "real_roots", "first_downcrossing"]
+__all__ = ["simulate_sign_flow"]

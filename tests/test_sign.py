@@ -13,7 +13,8 @@ import theory
 from numerics.flows import simulate_parameter_flow
 from numerics.integrate.rk import STEP_BUDGET, SUCCESS
 from numerics.losses import LinearRegression, Loss, SeparableQuadratic
-from numerics.sign import first_downcrossing, product_polynomial, real_roots, simulate_sign_flow
+from numerics.polynomials import first_downcrossing, product_polynomial, real_roots
+from numerics.sign import simulate_sign_flow
 from verify.common import hitting_event
 
 
