@@ -14,7 +14,7 @@ _IMAG = 1e-7          # roots with |Im| <= _IMAG (|Re| + T) are taken as real ca
 
 
 def product_polynomial(w, v):
-    """Ascending coefficients of ``prod_k (w_k + v_k t)`` over the last axis: ``(..., L+1)``."""
+    """Ascending coefficients of ``prod_k (w_k + v_k t)`` over the last axis: ``(..., L+1)`` (torch)."""
     c = torch.ones_like(w[..., :1])
     for k in range(w.shape[-1]):
         z = torch.zeros_like(c[..., :1])
@@ -32,48 +32,50 @@ def horner(c, t):
 
 
 def real_roots(c, T):
-    """Candidate real roots in ``(0, T]`` of the polynomials ``c`` ``(P, D+1)`` (ascending),
-    sorted, ``inf`` elsewhere: ``(P, D)``. Eigenvalues of the companion matrix whose imaginary
-    part is negligible on the scale of ``T`` count (so a near-double root is not lost; callers
-    check for a sign change). Coefficients negligible on ``[0, T]`` are dropped (the effective
-    degree varies per polynomial) and the rest padded with roots at 0."""
+    """Candidate real roots in ``(0, T]`` of the polynomials ``c`` ``(P, D+1)`` (ascending,
+    numpy), sorted, ``inf`` elsewhere: ``(P, D)``. Eigenvalues of the companion matrix whose
+    imaginary part is negligible on the scale of ``T`` count (so a near-double root is not
+    lost; callers check for a sign change). Coefficients negligible on ``[0, T]`` are dropped
+    (the effective degree varies per polynomial) and the rest padded with roots at 0."""
+    c, T = np.asarray(c, dtype=float), np.asarray(T, dtype=float)
     P, D1 = c.shape
     D = D1 - 1
-    powers = T[:, None] ** torch.arange(D1, dtype=c.dtype, device=c.device)
-    mag = c.abs() * powers
-    keep = mag > 1e-14 * mag.amax(1, keepdim=True)
-    deg = torch.where(keep, torch.arange(D1, device=c.device), torch.zeros_like(keep, dtype=torch.long)).amax(1)
-    shift = D - deg                                   # multiply by t^shift: leading coefficient first
-    idx = torch.arange(D1, device=c.device)[None, :] - shift[:, None]
-    padded = torch.where(idx >= 0, torch.gather(c, 1, idx.clamp_min(0)), torch.zeros_like(c))
-    lead = padded[:, D:].clone()
-    lead = torch.where(lead == 0, torch.ones_like(lead), lead)
-    comp = torch.zeros(P, D, D, dtype=c.dtype, device=c.device)
-    comp[:, 1:, :-1] = torch.eye(D - 1, dtype=c.dtype, device=c.device)
+    if D == 0:
+        return np.zeros((P, 0))
+    mag = np.abs(c) * T[:, None] ** np.arange(D1)
+    keep = mag > 1e-14 * mag.max(1, keepdims=True)
+    deg = np.where(keep, np.arange(D1), 0).max(1)
+    idx = np.arange(D1)[None, :] - (D - deg)[:, None]    # multiply by t^(D - deg): leading coefficient first
+    padded = np.where(idx >= 0, np.take_along_axis(c, np.maximum(idx, 0), 1), 0.0)
+    lead = np.where(padded[:, D:] == 0, 1.0, padded[:, D:])
+    comp = np.zeros((P, D, D))
+    comp[:, 1:, :-1] = np.eye(D - 1)
     comp[:, :, -1] = -padded[:, :D] / lead
-    roots = torch.linalg.eigvals(comp)
+    roots = np.linalg.eigvals(comp)
     re, im = roots.real, roots.imag
-    ok = (im.abs() <= _IMAG * (re.abs() + T[:, None])) & (re > 0) & (re <= T[:, None]) & (deg > 0)[:, None]
-    return torch.where(ok, re, torch.full_like(re, math.inf)).sort(1).values
+    ok = (np.abs(im) <= _IMAG * (np.abs(re) + T[:, None])) & (re > 0) & (re <= T[:, None]) & (deg > 0)[:, None]
+    return np.sort(np.where(ok, re, math.inf), 1)
 
 
 def first_downcrossing(c, T):
-    """Earliest ``t in (0, T]`` where the polynomial ``c`` goes from ``> 0`` to ``<= 0``, with a
-    bracket ``(lo, hi)`` around it; ``inf`` where there is none. Shapes ``(P,)``."""
+    """Earliest ``t in (0, T]`` where the polynomial ``c`` (numpy ``(P, D+1)``) goes from ``> 0``
+    to ``<= 0``, with a bracket ``(lo, hi)`` around it; ``inf`` where there is none. Shapes ``(P,)``."""
+    c, T = np.asarray(c, dtype=float), np.asarray(T, dtype=float)
     r = real_roots(c, T)
-    prev = torch.cat([torch.zeros_like(r[:, :1]), r[:, :-1]], 1)
-    nxt = torch.cat([r[:, 1:], torch.full_like(r[:, :1], math.inf)], 1)
-    lo = 0.5 * (prev + r)
-    hi = torch.minimum(0.5 * (r + nxt), 2 * r - lo)
-    fin = torch.isfinite(r)
-    clo = torch.where(fin, lo, torch.zeros_like(lo))
-    chi = torch.where(fin, hi, torch.zeros_like(hi))
-    down = fin & (horner(c[:, None, :], clo) > 0) & (horner(c[:, None, :], chi) <= 0)
-    first = torch.where(down, torch.arange(r.shape[1], device=c.device), r.shape[1]).amin(1)
+    inf = np.full(len(c), math.inf)
+    if r.shape[1] == 0:
+        return inf, inf, inf
+    prev = np.concatenate([np.zeros_like(r[:, :1]), r[:, :-1]], 1)
+    nxt = np.concatenate([r[:, 1:], np.full_like(r[:, :1], math.inf)], 1)
+    fin = np.isfinite(r)
+    with np.errstate(invalid="ignore"):             # inf - inf off the finite roots
+        lo = 0.5 * (prev + r)
+        hi = np.minimum(0.5 * (r + nxt), 2 * r - lo)
+    down = fin & (horner(c[:, None, :], np.where(fin, lo, 0.0)) > 0) & (horner(c[:, None, :], np.where(fin, hi, 0.0)) <= 0)
+    first = np.where(down, np.arange(r.shape[1]), r.shape[1]).min(1)
     found = first < r.shape[1]
-    k = first.clamp(max=r.shape[1] - 1)[:, None]
-    inf = torch.full_like(T, math.inf)
-    pick = lambda a: torch.where(found, a.gather(1, k)[:, 0], inf)     # noqa: E731
+    k = np.minimum(first, r.shape[1] - 1)[:, None]
+    pick = lambda a: np.where(found, np.take_along_axis(a, k, 1)[:, 0], inf)     # noqa: E731
     return pick(r), pick(lo), pick(hi)
 
 
@@ -100,19 +102,62 @@ def polyder(a):
     return a[:, 1:] * np.arange(1, a.shape[1])
 
 
-def bisect_root(c, lo, hi, iters: int = 200):
+def bisect_root(c, lo: float, hi: float, iters: int = 200) -> float:
     """The downcrossing of the polynomial ``c`` ``(D+1,)`` in ``(lo, hi]`` (``c(lo) > 0 >= c(hi)``)
-    to adjacent floats: the first float where ``c <= 0``."""
+    to adjacent floats: the first float where ``c <= 0`` (scalar Horner in Python floats)."""
+    cs = [float(v) for v in c[::-1]]
+
+    def value(t):
+        out = 0.0
+        for v in cs:
+            out = out * t + v
+        return out
     for _ in range(iters):
         mid = 0.5 * (lo + hi)
         if not lo < mid < hi:
             break
-        if horner(c, mid) <= 0:
+        if value(mid) <= 0:
             hi = mid
         else:
             lo = mid
     return hi
 
 
+def root_lower_bound(c):
+    """A time before which the polynomials ``c`` ``(P, D+1)`` (numpy) stay ``> 0``: with
+    ``c_0 > 0``, ``min_k (c_0 / (D |c_k|))^(1/k)`` (then ``sum_k |c_k| t^k <= c_0``); 0 where
+    ``c_0 <= 0``."""
+    D = c.shape[1] - 1
+    if D == 0:
+        return np.where(c[:, 0] > 0, math.inf, 0.0)
+    k = np.arange(1, D + 1)
+    with np.errstate(divide="ignore"):
+        ratio = np.maximum(c[:, :1], 0) / (D * np.abs(c[:, 1:]))
+    return (ratio ** (1.0 / k)).min(1)
+
+
+def earliest_downcrossing(c, T: float, chunk: int = 16):
+    """The earliest downcrossing in ``(0, T]`` over the polynomials ``c`` ``(P, D+1)`` (numpy):
+    ``(time, index)``, or ``(inf, -1)``. Only polynomials whose :func:`root_lower_bound` lies
+    before the best time found so far get eigenvalues (``chunk`` at a time, smallest bound
+    first); the winner is bisected to adjacent floats."""
+    bound = root_lower_bound(c)
+    order = np.argsort(bound)
+    best, best_j = math.inf, -1
+    for s in range(0, len(order), chunk):
+        part = order[s:s + chunk]
+        part = part[bound[part] < min(best, T)]
+        if not len(part):
+            break
+        r, lo, hi = first_downcrossing(c[part], np.full(len(part), T))
+        j = int(np.argmin(r))
+        if r[j] < math.inf:
+            root = bisect_root(c[part[j]], float(lo[j]), float(hi[j]))
+            if root < best:
+                best, best_j = root, int(part[j])
+    return best, best_j
+
+
 __all__ = ["product_polynomial", "horner", "real_roots", "first_downcrossing", "polymul", "polypow", "polyder",
-           "bisect_root"]
+           "bisect_root",
+           "root_lower_bound", "earliest_downcrossing"]

@@ -25,10 +25,14 @@ DOP853 steps) and ``max_wall``; a trajectory that exhausts one ends with a statu
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
+from typing import Callable
 
+import numpy as np
 import torch
+from threadpoolctl import threadpool_limits
 
 from .arrays import float64
 from .decay import DecayFlow
@@ -36,6 +40,7 @@ from .flows import FlowResult, _setup, exclusive_prod, factors, resolve_device
 from .integrate.rk import (EVENT, STEP_BUDGET, SUCCESS, WALL_BUDGET, Event, Solution, _crossed,
                            _event_values, _first_crossing, _on_grid, _repeat, integrate)
 from .polynomials import first_downcrossing, product_polynomial
+from .sign_coupled import END, FROZEN, NONE, SLIDING, CoupledSignPath, balanced
 
 _RUNNING = 100
 
@@ -43,8 +48,9 @@ _RUNNING = 100
 class _SignRun:
     """The state of one :func:`simulate_sign_flow` call (every trajectory of the batch)."""
 
-    def __init__(self, system, y0, p, t_end, events, t_eval, max_events, max_wall, rtol, atol):
+    def __init__(self, system, y0, p, t_end, events, t_eval, max_events, max_wall, rtol, atol, progress=None):
         self.sys, self.y, self.p = system, y0.clone(), p
+        self.progress = progress
         B, dev = y0.shape[0], y0.device
         self.B, self.dev = B, dev
         self.t = torch.zeros(B, dtype=torch.float64, device=dev)
@@ -151,7 +157,8 @@ class _SignRun:
         sc = torch.cat([g[..., None], (H @ xc[..., 1:])], -1)
         u = pr["side"]
         watch = ~pr["slide"] & ~pr["frozen"] & (u != 0)
-        ts, lo, hi = first_downcrossing((u[..., None] * sc).reshape(-1, L + 1), T.repeat_interleave(n))
+        ts, lo, hi = (torch.from_numpy(a).to(self.dev) for a in first_downcrossing(
+            (u[..., None] * sc).reshape(-1, L + 1).cpu().numpy(), T.repeat_interleave(n).cpu().numpy()))
         ts = torch.where(watch.reshape(-1), ts, math.inf).reshape(len(idx), n)
         ts_min, i_s = ts.min(1)
         lo = lo.reshape(len(idx), n).gather(1, i_s[:, None])[:, 0]
@@ -237,32 +244,116 @@ class _SignRun:
         self.status[idx] = torch.where(freed, _RUNNING, torch.where(user_stop, EVENT, sol.status))
 
     def run(self) -> Solution:
-        start = time.perf_counter()
-        coupled = not self.sys.loss.separable
+        start = last = time.perf_counter()
         while True:
             running = self.status == _RUNNING
             if not bool(running.any()):
                 break
             over = running & (self.n_events >= self.max_events)
             self.status[over] = STEP_BUDGET
-            wall = time.perf_counter() - start
-            if self.max_wall is not None and wall > self.max_wall:
+            now = time.perf_counter()
+            if self.max_wall is not None and now - start > self.max_wall:
                 self.status[self.status == _RUNNING] = WALL_BUDGET
                 break
+            if self.progress is not None and now - last > 1.0:
+                last = now
+                self.progress(int((self.status != _RUNNING).sum()), self.B, float(self.t.min()))
             running = self.status == _RUNNING
-            sliding = running & self.p["slide"].any(1) if coupled else torch.zeros_like(running)
-            exact = running & ~sliding
-            if bool(exact.any()):
-                self.exact_step(exact.nonzero(as_tuple=True)[0])
-            if bool(sliding.any()):
-                self.sliding_phase(sliding.nonzero(as_tuple=True)[0],
-                                   None if self.max_wall is None else self.max_wall - wall)
+            self.advance(running, None if self.max_wall is None else self.max_wall - (now - start))
+        self.finish()
         return Solution(self.t, self.y, self.status, self.n_events, self.n_rejected, self.nfev, self.p,
                         self.ev_t, self.ev_y, self.ys, None, time.perf_counter() - start)
 
+    def advance(self, running, wall_left):
+        """One exact event on the rows in exact phases, a DOP853 sliding phase on the others."""
+        sliding = running & self.p["slide"].any(1) if not self.sys.loss.separable else torch.zeros_like(running)
+        exact = running & ~sliding
+        if bool(exact.any()):
+            self.exact_step(exact.nonzero(as_tuple=True)[0])
+        if bool(sliding.any()):
+            self.sliding_phase(sliding.nonzero(as_tuple=True)[0], wall_left)
+
+    def finish(self):
+        """Final bookkeeping (none here)."""
+
+
+class _CoupledSignRun(_SignRun):
+    """Balanced starts on a coupled quadratic loss: each row on its own
+    :class:`numerics.sign_coupled.CoupledSignPath` (closed form between events); a row whose
+    sliding set turns singular away from rest continues on the general machinery above."""
+
+    def __init__(self, *args, **kw):
+        super().__init__(*args, **kw)
+        w = self.sys.split(self.y)
+        x = w.prod(-1)
+        H = self.sys.loss.hess(x, self.p).expand(self.B, -1, -1)
+        c = (H @ x[..., None])[..., 0] - self.sys.loss.grad(x, self.p)
+        band = self.sys.stationary_tol * self.p["g_scale"]
+        self.paths = [CoupledSignPath(H[b].cpu().numpy(), c[b].cpu().numpy(), w[b].cpu().numpy(),
+                                      float(self.t_end[b]), float(band[b])) for b in range(self.B)]
+        self.general = torch.zeros(self.B, dtype=torch.bool, device=self.dev)
+        for b in range(self.B):
+            self.sync(b)
+
+    def sync(self, b):
+        """Row ``b``'s state and sliding parameters from its path; a singular one is handed over."""
+        path = self.paths[b]
+        self.y[b] = torch.from_numpy(path.factors()).reshape(-1).to(self.dev)
+        self.fs[b] = torch.where(self.y[b] != 0, torch.sign(self.y[b]), self.fs[b].reshape(-1)).reshape(self.fs[b].shape)
+        for key, val in (("frozen", path.mode == FROZEN), ("slide", (path.mode == SLIDING) | path.rested), ("side", path.u),
+                         ("t_slide", path.t_slide)):
+            col = self.p[key].clone()
+            col[b] = torch.as_tensor(val, dtype=col.dtype, device=self.dev)
+            self.p[key] = col
+        if path.singular and not bool(self.general[b]):
+            self.general[b] = True
+            rows = torch.tensor([b], device=self.dev)
+            hit = torch.zeros(1, self.sys.n + self.sys.n * self.sys.L + self.sys.K, dtype=torch.bool, device=self.dev)
+            hit[0, : self.sys.n] = torch.from_numpy(np.abs(path.grad()) <= path.band)
+            pr, y = self.sys.on_switch(self.t[rows], self.y[rows], self.sub(rows), hit)
+            self.y[rows] = y
+            self.put(rows, pr)
+
+    def advance(self, running, wall_left):
+        general = running & self.general
+        if bool(general.any()):
+            super().advance(general, wall_left)
+        idx = (running & ~self.general).nonzero(as_tuple=True)[0]
+        if len(idx):
+            self.coupled_step(idx)
+
+    def coupled_step(self, idx):
+        rows = idx.tolist()
+        plans = [self.paths[b].plan() for b in rows]
+        t0, y0, pr = self.t[idx], self.y[idx], self.sub(idx)
+        dt = torch.tensor([pl[0] for pl in plans], dtype=torch.float64, device=self.dev)
+        N = self.y.shape[1]
+
+        def at(r, tt):                                  # the exact path of local rows r at times tt
+            out = torch.empty(len(r), N, dtype=torch.float64, device=self.dev)
+            for k in r.unique().tolist():
+                m = r == k
+                tau = (tt[m] - t0[k]).cpu().numpy()
+                out[m] = torch.from_numpy(self.paths[rows[k]].path(tau)).reshape(len(tau), N).to(self.dev)
+            return out
+        dt, stopped = self.user_events(idx, t0, dt, y0, pr, at)
+        t1 = t0 + dt
+        y1 = at(torch.arange(len(rows), device=self.dev), t1)
+        terminal = self.outputs(idx, t0, t1, y0, y1, pr, at)
+        for k, b in enumerate(rows):
+            _, kind, i, side = plans[k]
+            self.paths[b].advance(float(dt[k]), NONE if bool(stopped[k]) else kind, i, side)
+            self.t[b] = self.paths[b].t
+            self.sync(b)
+        self.n_events[idx] += 1
+        end = torch.tensor([pl[1] == END for pl in plans], device=self.dev) & ~stopped
+        done = end | terminal
+        self.status[idx] = torch.where(done, torch.where(terminal, EVENT, SUCCESS), self.status[idx])
+
 
 def simulate_sign_flow(w0, loss, t_end, *, device="cpu", events=(), t_eval=None, rtol=1e-12, atol=1e-14,
-                       max_events: int = 100_000, max_wall: float | None = None) -> FlowResult:
+                       max_events: int = 100_000, max_wall: float | None = None,
+                       progress: Callable | None = None) -> FlowResult:
     """Exact sign gradient flow of ``x_i = prod_k w_ik`` from ``w0`` ``(B, n, L)`` (see module).
 
     ``loss`` must be quadratic (``loss.quadratic``: an affine gradient); ``rtol``/``atol``
@@ -284,7 +375,11 @@ def simulate_sign_flow(w0, loss, t_end, *, device="cpu", events=(), t_eval=None,
     params = {"w_scale": w0.abs().reshape(B, -1).amax(1).clamp_min(1e-300),
               "nu": torch.zeros(B, dtype=torch.float64, device=dev)}
     p, y0 = _setup(system, w0.reshape(B, n * L), 1.0, loss, device=dev, rtol=rtol, params=params)
-    sol = _SignRun(system, y0, p, t_end, events, t_eval, max_events, max_wall, rtol, atol).run()
+    w = system.split(y0).cpu().numpy()
+    fast = not loss.separable and all(balanced(w[b]) for b in range(B))
+    with threadpool_limits(1) if fast else contextlib.nullcontext():   # latency-bound small linear algebra
+        sol = (_CoupledSignRun if fast else _SignRun)(system, y0, p, t_end, events, t_eval, max_events, max_wall,
+                                                       rtol, atol, progress).run()
     return FlowResult(sol, system, n * L)
 
 

@@ -13,7 +13,7 @@ import theory
 from numerics.flows import simulate_parameter_flow
 from numerics.integrate.rk import STEP_BUDGET, SUCCESS
 from numerics.losses import LinearRegression, Loss, SeparableQuadratic
-from numerics.polynomials import first_downcrossing, product_polynomial, real_roots
+from numerics.polynomials import earliest_downcrossing, first_downcrossing, product_polynomial, real_roots
 from numerics.sign import simulate_sign_flow
 from verify.common import hitting_event
 
@@ -23,22 +23,24 @@ from verify.common import hitting_event
 def test_polynomial_roots_and_first_downcrossing(coeffs, T):
     """Every simple real root in (0, T] is a candidate; the first downcrossing is the first
     sign change from + to - found by a dense scan."""
-    c = torch.tensor(coeffs, dtype=torch.float64)
-    if float(c[-1].abs()) < 1e-3:
+    c = np.array(coeffs, dtype=float)
+    if abs(c[-1]) < 1e-3:
         c[-1] = 1.0
-    Tt = torch.tensor([T], dtype=torch.float64)
+    Tt = np.array([T])
     cand = real_roots(c[None], Tt)[0]
-    for r in np.roots(c.numpy()[::-1]):
-        if abs(r.imag) < 1e-12 and 1e-6 < r.real < T - 1e-6 and abs(np.polyval(np.polyder(c.numpy()[::-1]), r.real)) > 1e-3:
-            assert float((cand - r.real).abs().min()) < 1e-8
-    ts = torch.linspace(0, T, 20001, dtype=torch.float64)
-    vals = (c[None, :] * ts[:, None] ** torch.arange(len(c))).sum(1)
-    down = ((vals[:-1] > 0) & (vals[1:] <= 0)).nonzero()
+    for r in np.roots(c[::-1]):
+        if abs(r.imag) < 1e-12 and 1e-6 < r.real < T - 1e-6 and abs(np.polyval(np.polyder(c[::-1]), r.real)) > 1e-3:
+            assert np.abs(cand - r.real).min() < 1e-8
+    ts = np.linspace(0, T, 20001)
+    vals = (c[None, :] * ts[:, None] ** np.arange(len(c))).sum(1)
+    down = np.flatnonzero((vals[:-1] > 0) & (vals[1:] <= 0))
     tc = float(first_downcrossing(c[None], Tt)[0][0])
-    if len(down) and abs(float(vals[int(down[0])])) > 1e-6:
-        assert abs(tc - float(ts[int(down[0]) + 1])) <= T / 20000 + 1e-12
+    if len(down) and abs(vals[down[0]]) > 1e-6:
+        assert abs(tc - ts[down[0] + 1]) <= T / 20000 + 1e-12
     elif not len(down):
-        assert tc == float("inf") or abs(float((c * tc ** torch.arange(len(c))).sum())) < 1e-9
+        assert tc == float("inf") or abs((c * tc ** np.arange(len(c))).sum()) < 1e-9
+    t_early, j = earliest_downcrossing(np.stack([c, c[::-1] if c[0] > 0 else -c]), T)
+    assert t_early <= tc and (j == 0 or t_early < tc or tc == float("inf"))
 
 
 def test_product_polynomial_and_first_downcrossing():
@@ -47,8 +49,10 @@ def test_product_polynomial_and_first_downcrossing():
     c = product_polynomial(w, v)                     # (0.5 + t)(t - 0.2)(0.3 - t)
     t = torch.tensor([0.7], dtype=torch.float64)
     assert abs(float((c * t ** torch.arange(4)).sum()) - 1.2 * 0.5 * -0.4) < 1e-15
-    tc, lo, hi = first_downcrossing(-c, torch.tensor([1.0], dtype=torch.float64))   # -x: + until t = 0.2
-    assert abs(float(tc) - 0.2) < 1e-14 and float(lo) < 0.2 < float(hi)
+    tc, lo, hi = first_downcrossing(-c.numpy(), np.array([1.0]))   # -x: + until t = 0.2
+    assert abs(float(tc[0]) - 0.2) < 1e-14 and float(lo[0]) < 0.2 < float(hi[0])
+    t_exact, j = earliest_downcrossing(np.concatenate([-c.numpy(), np.array([[1.0, -10.0, 0.0, 0.0]])]), 1.0)
+    assert j == 1 and t_exact == 0.1                 # bisected to adjacent floats: 1 - 10 t <= 0 first at 0.1
 
 
 @pytest.mark.parametrize("L", [1, 2, 3, 4, 6])

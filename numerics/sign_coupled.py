@@ -1,0 +1,295 @@
+"""Exact sign flow (``q = 1``, no decay) of one trajectory on a coupled quadratic loss with
+balanced factors: closed-form motion between events, incremental linear algebra at events.
+
+The loss has gradient ``g = H x - c`` (``H`` constant). The factors of coordinate ``i`` are
+*balanced*, ``|w_ik| = a_i`` for every ``k``; the flow keeps them so, since
+``d|w_ik|/dt = -u_i sign(x_i)`` for every ``k`` (BAL at ``q = 1``). Hence
+``x_i = sigma_i a_i^L``, ``S_i = sum_k |prod_{j != k} w_ij| = L a_i^(L-1)`` and
+``dx_i/dt = -u_i S_i``. Coordinates are moving (``u_i = ±1``, the side of ``d_i f``), sliding
+(``d_i f = 0``, Filippov multiplier ``|mu_i| <= 1`` shared by the factors, Utkin's equivalent
+control) or frozen (the saddle ``w_i = 0`` at ``L >= 2``, or at rest). Between events, in
+``tau = t - t0``:
+
+* moving: ``a_i(tau) = a_i - u_i sigma_i tau``, ``x_i = sigma_i a_i(tau)^L`` (degree ``L``);
+* sliding: ``d_S f = 0`` gives ``H_SS x_S(tau) = c_S - H_SN x_N(tau)``, a polynomial of degree
+  ``L``, and the closed form ``mu_i = -x_i' / (L |x_i|^((L-1)/L))`` (``|w_ik| = |x_i|^(1/L)``).
+
+Events (earliest of):
+
+* moving ``i``: ``u_i d_i f(x(tau))`` goes from ``> 0`` to ``<= 0`` (degree ``L``);
+* sliding ``i``: ``|mu_i|`` reaches 1, i.e. for odd ``L`` ``L^L x^(L-1) ± x'^L`` reaches 0
+  (``mu = ±1``), for even ``L`` ``L^L sigma x^(L-1) - x'^L`` does (degree ``L (L-1)``);
+* moving ``i``: ``a_i`` reaches 0 (``L >= 2``: the saddle, frozen; ``L = 1``: ``x_i`` changes sign);
+* ``t_end``; user events are located by the caller on :meth:`CoupledSignPath.path`.
+
+Roots: companion-matrix eigenvalues (:func:`numerics.polynomials.first_downcrossing`), the
+earliest bisected on its polynomial to adjacent floats. At an event the active-set rule of
+:mod:`numerics.filippov` is applied (joining surfaces slide unless their multiplier leaves
+``(-1, 1)``, the largest ``|mu|`` leaving first to the side ``sign(mu)``; a surface on its zero
+that the field pulls back joins) on :class:`numerics.cholesky.IncrementalCholesky` of ``H_SS``
+(one insertion or removal per change, no refactorization). A trajectory whose non-frozen
+``|d_i f|`` are all within the stationarity band is at rest (all surfaces active, minimum-norm
+multipliers 0) and is frozen there. Only a sliding set whose ``H_SS`` is singular away from
+rest has no closed form here: :attr:`CoupledSignPath.singular` is set and the caller continues
+that trajectory on the Filippov ODE (:class:`numerics.decay.DecayFlow`).
+
+Work per event: ``O(n^2 L)`` for the gradient polynomials, ``O(|S|^2 L)`` for the sliding
+solve, batched companion eigenvalues for ``n`` polynomials of degree ``<= L (L-1)``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .cholesky import IncrementalCholesky
+from .polynomials import earliest_downcrossing, horner, polyder, polypow
+
+MOVING, SLIDING, FROZEN = 0, 1, 2
+NONE, END, FACTOR, SURFACE, EXIT = -1, 0, 1, 2, 3          # kinds of event (NONE: a plain stop)
+
+
+def balanced(w, rtol: float = 1e-13) -> bool:
+    """Whether every coordinate's factors of ``w`` ``(n, L)`` share one magnitude (to ``rtol``)."""
+    a = np.abs(w)
+    return bool((a.max(1) - a.min(1) <= rtol * max(float(a.max()), 1e-300)).all())
+
+
+def _binomial_power(a, d, L):
+    """Coefficients of ``(a + d tau)^L`` ``(n, L+1)`` for vectors ``a``, ``d``."""
+    m = np.arange(L + 1)
+    binom = np.array([math.comb(L, k) for k in m], dtype=float)
+    return binom * a[:, None] ** (L - m) * d[:, None] ** m
+
+
+class CoupledSignPath:
+    """One trajectory of the exact coupled sign flow (see the module)."""
+
+    def __init__(self, H, c, w0, t_end: float, band: float):
+        self.H, self.c = H, c
+        self.n, self.L = w0.shape
+        self.t, self.t_end, self.band = 0.0, float(t_end), band
+        self.sgn = np.where(w0 != 0, np.sign(w0), 1.0)          # factor signs
+        self.a = np.abs(w0).max(1)
+        self.sig = self.sgn.prod(1)
+        self.mode = np.full(self.n, MOVING)
+        if self.L >= 2:
+            self.mode[self.a == 0] = FROZEN
+        self.x = self.sig * self.a ** self.L
+        self.u = np.zeros(self.n)
+        self.t_slide = np.full(self.n, math.nan)
+        self.rested = np.zeros(self.n, dtype=bool)              # sliding when the trajectory came to rest
+        self.zero_order = np.zeros(self.n, dtype=int)            # known zeros of u_i d_i f at t
+        self.chol = IncrementalCholesky(H)
+        self.singular = False
+        self.events = 0
+        g = self.grad()
+        self.u = np.sign(g) * (self.mode == MOVING)
+        if self.L == 1:                                          # a factor at 0 heads where it moves
+            at0 = (self.a == 0) & (self.u != 0)
+            self.sgn[at0, 0] = -self.u[at0]
+            self.sig = self.sgn.prod(1)
+        self.settle(np.flatnonzero((self.mode == MOVING) & (np.abs(g) <= band)))
+        self._plan = None
+
+    # -- state -----------------------------------------------------------------------------------
+    def grad(self):
+        return self.H @ self.x - self.c
+
+    def speed(self):
+        """``S_i = L a_i^(L-1)`` (``dx_i/dt = -u_i S_i``), with ``a_i = |x_i|^(1/L)`` when sliding."""
+        a = np.where(self.mode == SLIDING, np.abs(self.x) ** (1 / self.L), self.a)
+        return self.L * a ** (self.L - 1) * (self.mode != FROZEN)
+
+    def factors(self):
+        """``w`` ``(n, L)`` at the current time."""
+        a = np.where(self.mode == SLIDING, np.abs(self.x) ** (1 / self.L), self.a)
+        return self.sgn * a[:, None]
+
+    def rates(self):
+        """``dx/dt`` ``(n,)`` and the multipliers ``mu`` ``(n,)`` (0 off the sliding set)."""
+        S = self.speed()
+        idx = np.array(self.chol.index, dtype=int)
+        xdot = -self.u * S * (self.mode == MOVING)
+        mu = np.zeros(self.n)
+        if len(idx):
+            xdot[idx] = -self.chol.solve(self.H[idx] @ xdot)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                mu[idx] = np.where(S[idx] > 0, -xdot[idx] / S[idx], np.inf)
+        return xdot, mu
+
+    # -- the active-set rule ------------------------------------------------------------------------
+    def _join(self, j):
+        if not self.chol.insert(j):
+            return False
+        self.mode[j] = SLIDING
+        if math.isnan(self.t_slide[j]):
+            self.t_slide[j] = self.t
+        return True
+
+    def _leave(self, j, side):
+        x = self.x[j]
+        self.chol.remove(j)
+        self.mode[j] = MOVING
+        self.a[j] = abs(x) ** (1 / self.L)
+        self.u[j] = side
+
+    def settle(self, candidates, left=()):
+        """The active-set rule at the current time with the surfaces ``candidates`` reached;
+        a surface that left (``left``, or in this pass for ``|mu| >= 1``) is not pulled back at
+        the same instant (its rate there is 0 to rounding when its exit fired)."""
+        g = self.grad()
+        live = self.mode != FROZEN
+        if live.any() and np.abs(g[live]).max() <= self.band:
+            self.rest()
+            return
+        pending, gone = list(candidates), np.zeros(self.n, dtype=bool)
+        gone[list(left)] = True
+        for _ in range(2 * self.n + 2):
+            for j in pending:
+                if not self._join(j):
+                    self.singular = True
+                    return
+            xdot, mu = self.rates()
+            over = (self.mode == SLIDING) & (np.abs(mu) >= 1)
+            if over.any():
+                j = int(np.argmax(np.where(over, np.abs(mu), 0)))
+                self._leave(j, np.sign(mu[j]))
+                self.zero_order[j], gone[j] = 1, True
+                pending = []
+                continue
+            rate = self.H @ xdot
+            back = (self.mode == MOVING) & ~gone & (np.abs(g) <= self.band) & (self.u * rate < 0)
+            if not back.any():
+                return
+            pending = [int(np.argmax(np.where(back, -self.u * rate, 0)))]
+
+    def rest(self):
+        live = self.mode != FROZEN
+        self.t_slide[live & np.isnan(self.t_slide)] = self.t
+        for j in list(self.chol.index):
+            self.chol.remove(j)
+        self.a = np.where(live, np.abs(self.x) ** (1 / self.L), self.a)
+        self.rested = live
+        self.mode[:] = FROZEN
+
+    # -- between events ------------------------------------------------------------------------------
+    def polynomials(self):
+        """``x(tau)`` ``(n, L+1)`` and ``d f(x(tau))`` ``(n, L+1)`` until the next event."""
+        L = self.L
+        X = np.zeros((self.n, L + 1))
+        mov = self.mode == MOVING
+        X[mov] = self.sig[mov, None] * _binomial_power(self.a[mov], -self.u[mov] * self.sig[mov], L)
+        X[self.mode == FROZEN, 0] = self.x[self.mode == FROZEN]
+        idx = np.array(self.chol.index, dtype=int)
+        if len(idx):                              # (re-projects x_S onto d_S f = 0 at every event)
+            rhs = -(self.H[idx] @ X)
+            rhs[:, 0] += self.c[idx]
+            X[idx] = self.chol.solve(rhs)
+            self.x[idx] = X[idx, 0]
+        G = self.H @ X
+        G[:, 0] -= self.c
+        return X, G
+
+    def plan(self):
+        """The next event of this trajectory: ``(dt, kind, index, side)``."""
+        if self._plan is not None:
+            return self._plan
+        L, T = self.L, self.t_end - self.t
+        X, G = self.polynomials()
+        self._X = X
+        best = (T, END, -1, 0.0)
+        if T <= 0 or (self.mode == FROZEN).all():
+            self._plan = best
+            return best
+        mov = np.flatnonzero(self.mode == MOVING)
+        polys, kinds, index, sides = [], [], [], []
+        if len(mov):
+            P = self.u[mov, None] * G[mov]
+            k = self.zero_order[mov]
+            for z in (1, 2):                     # divide known zeros at tau = 0 out
+                sh = k >= z
+                P[sh] = np.concatenate([P[sh, 1:], np.zeros((int(sh.sum()), 1))], 1)
+            polys.append(P)
+            kinds.append(np.full(len(mov), SURFACE))
+            index.append(mov)
+            sides.append(np.zeros(len(mov)))
+            closing = mov[self.u[mov] * self.sig[mov] > 0]
+            if len(closing):
+                tz = self.a[closing].min()
+                if tz < best[0]:                 # balanced starts reach 0 together: one event
+                    best = (float(tz), FACTOR, closing[self.a[closing] <= tz * (1 + 4e-16)], 0.0)
+        sl = np.array(self.chol.index, dtype=int)
+        if len(sl) and L >= 2:
+            xs, xd = X[sl], polyder(X[sl])
+            lead, xdL = L ** L * polypow(xs, L - 1), polypow(xd, L)
+            if L % 2:
+                exits = [(lead + xdL, 1.0), (lead - xdL, -1.0)]
+            else:
+                exits = [(self.sig[sl, None] * lead - xdL, 0.0)]
+            for Q, side in exits:
+                polys.append(Q)
+                kinds.append(np.full(len(sl), EXIT))
+                index.append(sl)
+                sides.append(np.full(len(sl), side))
+        if polys:
+            D = max(p.shape[1] for p in polys)
+            allp = np.concatenate([np.pad(p, ((0, 0), (0, D - p.shape[1]))) for p in polys])
+            root, j = earliest_downcrossing(allp, min(T, best[0]))
+            if root < best[0]:
+                best = (root, int(np.concatenate(kinds)[j]), int(np.concatenate(index)[j]),
+                        float(np.concatenate(sides)[j]))
+        self._plan = best
+        return best
+
+    def path(self, tau):
+        """Factors ``(k, n, L)`` at the times ``t + tau`` (``tau`` ``(k,)`` inside the current phase)."""
+        if self._plan is None:
+            self.plan()
+        tau = np.asarray(tau, dtype=float)
+        x = horner(self._X[None], tau[:, None])                       # (k, n)
+        mov = self.mode == MOVING
+        a = np.where(mov, self.a - self.u * self.sig * tau[:, None], np.abs(x) ** (1 / self.L))
+        a = np.where(self.mode == FROZEN, self.a, a)
+        return self.sgn[None] * np.maximum(a, 0)[..., None]
+
+    # -- the event -----------------------------------------------------------------------------------
+    def advance(self, dt: float, kind: int, i: int = -1, side: float = 0.0):
+        """Move to ``t + dt`` and apply the event ``kind`` of coordinate ``i`` there."""
+        if self._plan is None:
+            self.plan()
+        X = self._X
+        mov = self.mode == MOVING
+        self.a = np.where(mov, self.a - self.u * self.sig * dt, self.a)
+        x = horner(X, dt)
+        self.x = np.where(mov, self.sig * self.a ** self.L, x)
+        self.t = self.t_end if kind == END else self.t + dt
+        self.zero_order[:] = 0
+        self._plan = None
+        self.events += 1
+        if kind == FACTOR:                       # i: the coordinates whose factors reach 0
+            self.a[i], self.x[i] = 0.0, 0.0
+            if self.L >= 2:
+                self.mode[i] = FROZEN
+                self.t_slide[i] = np.where(np.isnan(self.t_slide[i]), self.t, self.t_slide[i])
+            else:
+                self.sgn[i] *= -1
+                self.sig[i] *= -1
+            return
+        if kind == EXIT:
+            _, mu = self.rates()
+            self._leave(i, side if side != 0 else float(np.sign(mu[i])))
+            self.zero_order[i] = 2
+            self.settle([], left=[i])
+            return
+        if kind == SURFACE:
+            # with i: the surfaces within the band that the field carries towards (filippov)
+            xdot, _ = self.rates()
+            near = (self.mode == MOVING) & (np.abs(self.grad()) <= self.band) & (self.u * (self.H @ xdot) <= 0)
+            near[i] = False
+            self.settle([i] + [int(j) for j in np.flatnonzero(near)])
+            if self.mode[i] == MOVING:
+                self.zero_order[i] = 1
+
+__all__ = ["CoupledSignPath", "balanced", "MOVING", "SLIDING", "FROZEN", "NONE", "END", "FACTOR", "SURFACE", "EXIT"]
