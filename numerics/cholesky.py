@@ -16,9 +16,17 @@ No refactorization: a sliding set that gains or loses one coordinate per event c
 from __future__ import annotations
 
 import numpy as np
-from scipy.linalg import solve_triangular
+from scipy.linalg.lapack import dtrtrs
 
 SINGULAR = 1e-10     # relative pivot rho^2 / H_jj below which an insertion is refused
+
+
+def _solve(R, b, trans):
+    """``R^{-1} b`` (``trans = 0``) or ``R^{-T} b`` (``trans = 1``) for upper triangular ``R``."""
+    x, info = dtrtrs(R, b, lower=0, trans=trans)
+    if info != 0:
+        raise np.linalg.LinAlgError(f"singular triangular factor (info {info})")
+    return x
 
 
 def rank_one_update(R, x):
@@ -45,7 +53,7 @@ class IncrementalCholesky:
     def insert(self, j: int) -> bool:
         """Append ``j``; ``False`` (and no change) when ``H_SS`` would become singular."""
         m = len(self.index)
-        r = solve_triangular(self.R, self.H[self.index, j], trans="T") if m else np.zeros(0)
+        r = _solve(self.R, self.H[self.index, j], 1) if m else np.zeros(0)
         rho2 = self.H[j, j] - r @ r
         if not rho2 > SINGULAR * abs(self.H[j, j]):
             return False
@@ -70,7 +78,7 @@ class IncrementalCholesky:
         """``H_SS^{-1} b`` for ``b`` ``(m,)`` or ``(m, k)``."""
         if not self.index:
             return np.zeros_like(b)
-        return solve_triangular(self.R, solve_triangular(self.R, b, trans="T"))
+        return _solve(self.R, _solve(self.R, b, 1), 0)
 
 
 __all__ = ["IncrementalCholesky", "rank_one_update", "SINGULAR"]

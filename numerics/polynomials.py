@@ -131,9 +131,9 @@ def root_lower_bound(c):
     if D == 0:
         return np.where(c[:, 0] > 0, math.inf, 0.0)
     k = np.arange(1, D + 1)
-    with np.errstate(divide="ignore"):
-        ratio = np.maximum(c[:, :1], 0) / (D * np.abs(c[:, 1:]))
-    return (ratio ** (1.0 / k)).min(1)
+    high = D * np.abs(c[:, 1:])
+    ratio = np.where(high > 0, np.maximum(c[:, :1], 0) / np.where(high > 0, high, 1.0), math.inf)
+    return np.where(c[:, 0] > 0, (ratio ** (1.0 / k)).min(1), 0.0)
 
 
 def earliest_downcrossing(c, T: float, chunk: int = 16):

@@ -296,23 +296,35 @@ class _CoupledSignRun(_SignRun):
             self.sync(b)
 
     def sync(self, b):
-        """Row ``b``'s state and sliding parameters from its path; a singular one is handed over."""
+        """Row ``b``'s state from its path; a singular one is handed over to the general machinery
+        (with its sliding parameters, factor signs and the surfaces it is on)."""
         path = self.paths[b]
         self.y[b] = torch.from_numpy(path.factors()).reshape(-1).to(self.dev)
-        self.fs[b] = torch.where(self.y[b] != 0, torch.sign(self.y[b]), self.fs[b].reshape(-1)).reshape(self.fs[b].shape)
-        for key, val in (("frozen", path.mode == FROZEN), ("slide", (path.mode == SLIDING) | path.rested), ("side", path.u),
-                         ("t_slide", path.t_slide)):
-            col = self.p[key].clone()
-            col[b] = torch.as_tensor(val, dtype=col.dtype, device=self.dev)
-            self.p[key] = col
         if path.singular and not bool(self.general[b]):
             self.general[b] = True
+            self.write_params(b)
+            w = self.y[b].reshape(self.fs[b].shape)
+            self.fs[b] = torch.where(w != 0, torch.sign(w), self.fs[b])
             rows = torch.tensor([b], device=self.dev)
             hit = torch.zeros(1, self.sys.n + self.sys.n * self.sys.L + self.sys.K, dtype=torch.bool, device=self.dev)
             hit[0, : self.sys.n] = torch.from_numpy(np.abs(path.grad()) <= path.band)
             pr, y = self.sys.on_switch(self.t[rows], self.y[rows], self.sub(rows), hit)
             self.y[rows] = y
             self.put(rows, pr)
+
+    def write_params(self, b):
+        """``p["frozen"]``, ``p["slide"]``, ``p["side"]``, ``p["t_slide"]`` of row ``b`` from its path."""
+        path = self.paths[b]
+        for key, val in (("frozen", path.mode == FROZEN), ("slide", (path.mode == SLIDING) | path.rested),
+                         ("side", path.u), ("t_slide", path.t_slide)):
+            col = self.p[key].clone()
+            col[b] = torch.as_tensor(val, dtype=col.dtype, device=self.dev)
+            self.p[key] = col
+
+    def finish(self):
+        for b in range(self.B):
+            if not bool(self.general[b]):
+                self.write_params(b)
 
     def advance(self, running, wall_left):
         general = running & self.general

@@ -47,6 +47,7 @@ from .cholesky import IncrementalCholesky
 from .polynomials import earliest_downcrossing, horner, polyder, polypow
 
 MOVING, SLIDING, FROZEN = 0, 1, 2
+RATE_TOL = 1e-12       # relative rounding of a surface's rate (sum of |H_ij xdot_j|)
 NONE, END, FACTOR, SURFACE, EXIT = -1, 0, 1, 2, 3          # kinds of event (NONE: a plain stop)
 
 
@@ -135,17 +136,17 @@ class CoupledSignPath:
         self.a[j] = abs(x) ** (1 / self.L)
         self.u[j] = side
 
-    def settle(self, candidates, left=()):
-        """The active-set rule at the current time with the surfaces ``candidates`` reached;
-        a surface that left (``left``, or in this pass for ``|mu| >= 1``) is not pulled back at
-        the same instant (its rate there is 0 to rounding when its exit fired)."""
+    def settle(self, candidates):
+        """The active-set rule at the current time with the surfaces ``candidates`` reached. A
+        surface counts as pulled back only beyond the rounding of its rate (``RATE_TOL`` of the
+        rate's terms): where an exit fired (``|mu| = 1``) that rate is 0 to rounding."""
         g = self.grad()
         live = self.mode != FROZEN
         if live.any() and np.abs(g[live]).max() <= self.band:
             self.rest()
             return
-        pending, gone = list(candidates), np.zeros(self.n, dtype=bool)
-        gone[list(left)] = True
+        pending = list(candidates)
+        absH = None
         for _ in range(2 * self.n + 2):
             for j in pending:
                 if not self._join(j):
@@ -156,14 +157,19 @@ class CoupledSignPath:
             if over.any():
                 j = int(np.argmax(np.where(over, np.abs(mu), 0)))
                 self._leave(j, np.sign(mu[j]))
-                self.zero_order[j], gone[j] = 1, True
+                self.zero_order[j] = 1
                 pending = []
                 continue
-            rate = self.H @ xdot
-            back = (self.mode == MOVING) & ~gone & (np.abs(g) <= self.band) & (self.u * rate < 0)
+            near = (self.mode == MOVING) & (np.abs(g) <= self.band)
+            if not near.any():
+                return
+            absH = np.abs(self.H) if absH is None else absH
+            rate = self.H[near] @ xdot
+            back = self.u[near] * rate < -RATE_TOL * (absH[near] @ np.abs(xdot))
             if not back.any():
                 return
-            pending = [int(np.argmax(np.where(back, -self.u * rate, 0)))]
+            pending = [int(np.flatnonzero(near)[np.argmax(np.where(back, -self.u[near] * rate, -np.inf))])]
+        self.singular = True                     # the rule did not settle: leave it to the ODE
 
     def rest(self):
         live = self.mode != FROZEN
@@ -234,8 +240,11 @@ class CoupledSignPath:
                 index.append(sl)
                 sides.append(np.full(len(sl), side))
         if polys:
-            D = max(p.shape[1] for p in polys)
-            allp = np.concatenate([np.pad(p, ((0, 0), (0, D - p.shape[1]))) for p in polys])
+            allp = np.zeros((sum(len(p) for p in polys), max(p.shape[1] for p in polys)))
+            row = 0
+            for p in polys:
+                allp[row:row + len(p), :p.shape[1]] = p
+                row += len(p)
             root, j = earliest_downcrossing(allp, min(T, best[0]))
             if root < best[0]:
                 best = (root, int(np.concatenate(kinds)[j]), int(np.concatenate(index)[j]),
@@ -281,7 +290,7 @@ class CoupledSignPath:
             _, mu = self.rates()
             self._leave(i, side if side != 0 else float(np.sign(mu[i])))
             self.zero_order[i] = 2
-            self.settle([], left=[i])
+            self.settle([])
             return
         if kind == SURFACE:
             # with i: the surfaces within the band that the field carries towards (filippov)
