@@ -64,12 +64,37 @@ def _binomial_power(a, d, L):
     return binom * a[:, None] ** (L - m) * d[:, None] ** m
 
 
+def surface_classes(H, c, rtol: float = 1e-14):
+    """Coordinates that share one switching surface: ``d_j f = s_j d_i f`` identically (rows of
+    ``H`` and entries of ``c`` equal up to the sign ``s_j = ±1``), as the two branches of
+    :class:`numerics.flows.BranchLoss`. Returns ``(cls, s, rep)``: the class of each coordinate,
+    its sign relative to the class representative, and the representatives."""
+    m = len(c)
+    tol = rtol * max(float(np.abs(H).max()), float(np.abs(c).max()), 1e-300)
+    h = H @ np.random.default_rng(0).standard_normal(m)                  # a fingerprint of each row
+    cls, s, rep = np.full(m, -1), np.ones(m), []
+    for j in range(m):
+        if cls[j] >= 0:
+            continue
+        cls[j] = len(rep)
+        rep.append(j)
+        for sign in (1.0, -1.0):
+            cand = np.flatnonzero((cls < 0) & (np.abs(h - sign * h[j]) <= 4 * tol * m) & (np.abs(c - sign * c[j]) <= tol))
+            for k in cand:
+                if np.abs(H[k] - sign * H[j]).max() <= tol:
+                    cls[k], s[k] = cls[j], sign
+    return cls, s, np.array(rep)
+
+
 class CoupledSignPath:
     """One trajectory of the exact coupled sign flow (see the module)."""
 
     def __init__(self, H, c, w0, t_end: float, band: float):
-        self.H, self.c = H, c
         self.n, self.L = w0.shape
+        self.cls, self.s, self.rep = surface_classes(H, c)
+        self.K = len(self.rep)
+        self.trivial = self.K == self.n and bool((self.s == 1).all())
+        self.Hc, self.cc = H[np.ix_(self.rep, self.rep)], c[self.rep]
         self.t, self.t_end, self.band = 0.0, float(t_end), band
         self.sgn = np.where(w0 != 0, np.sign(w0), 1.0)          # factor signs
         self.a = np.abs(w0).max(1)
@@ -80,9 +105,10 @@ class CoupledSignPath:
         self.x = self.sig * self.a ** self.L
         self.u = np.zeros(self.n)
         self.t_slide = np.full(self.n, math.nan)
-        self.rested = np.zeros(self.n, dtype=bool)              # sliding when the trajectory came to rest
-        self.zero_order = np.zeros(self.n, dtype=int)            # known zeros of u_i d_i f at t
-        self.chol = IncrementalCholesky(H)
+        self.rested = np.zeros(self.n, dtype=bool)              # live when the trajectory came to rest
+        self.zero_order = np.zeros(self.K, dtype=int)            # known zeros of a surface at t
+        self.chol = IncrementalCholesky(self.Hc)                 # over the sliding classes
+        self.sliding = np.zeros(self.K, dtype=bool)
         self.singular = False
         self.events = 0
         g = self.grad()
@@ -95,8 +121,20 @@ class CoupledSignPath:
         self._plan = None
 
     # -- state -----------------------------------------------------------------------------------
+    def to_classes(self, v):
+        """``z_c = sum_{j in c} s_j v_j`` for ``v`` ``(n,)`` or ``(n, k)``."""
+        if self.trivial:
+            return v.copy()
+        out = np.zeros((self.K,) + v.shape[1:])
+        np.add.at(out, self.cls, (self.s * v.T).T)
+        return out
+
+    def gamma(self):
+        """``d f`` per class (of its representative)."""
+        return self.Hc @ self.to_classes(self.x) - self.cc
+
     def grad(self):
-        return self.H @ self.x - self.c
+        return self.s * self.gamma()[self.cls]
 
     def speed(self):
         """``S_i = L a_i^(L-1)`` (``dx_i/dt = -u_i S_i``), with ``a_i = |x_i|^(1/L)`` when sliding."""
@@ -108,6 +146,17 @@ class CoupledSignPath:
         a = np.where(self.mode == SLIDING, np.abs(self.x) ** (1 / self.L), self.a)
         return self.sgn * a[:, None]
 
+    def _free_share(self, zS, fixed):
+        """The sliding coordinates' share of the sliding classes' ``zS`` (values or polynomials
+        ``(|S|, k)``) beyond the ``fixed`` members' part (``(n, k)``, 0 on sliding rows): equal
+        ``s_j x_j`` per sliding member (the minimum-norm multipliers of equal-scale columns)."""
+        idx = np.array(self.chol.index, dtype=int)
+        rem = np.zeros((self.K,) + zS.shape[1:])
+        rem[idx] = zS - self.to_classes(fixed)[idx]
+        free = self.mode == SLIDING
+        count = np.bincount(self.cls[free], minlength=self.K)
+        return (self.s * (rem[self.cls].T / np.maximum(count[self.cls], 1))).T * free[(slice(None),) + (None,) * (zS.ndim - 1)]
+
     def rates(self):
         """``dx/dt`` ``(n,)`` and the multipliers ``mu`` ``(n,)`` (0 off the sliding set)."""
         S = self.speed()
@@ -115,38 +164,53 @@ class CoupledSignPath:
         xdot = -self.u * S * (self.mode == MOVING)
         mu = np.zeros(self.n)
         if len(idx):
-            xdot[idx] = -self.chol.solve(self.H[idx] @ xdot)
+            zdot = self.to_classes(xdot) * ~self.sliding
+            xdot = xdot + self._free_share(-self.chol.solve(self.Hc[idx] @ zdot), xdot)
+            free = self.mode == SLIDING
             with np.errstate(divide="ignore", invalid="ignore"):
-                mu[idx] = np.where(S[idx] > 0, -xdot[idx] / S[idx], np.inf)
+                mu[free] = np.where(S[free] > 0, -xdot[free] / S[free], np.inf)
         return xdot, mu
 
     # -- the active-set rule ------------------------------------------------------------------------
     def _join(self, j):
-        if not self.chol.insert(j):
-            return False
+        c = self.cls[j]
+        if not self.sliding[c]:
+            if not self.chol.insert(c):
+                return False
+            self.sliding[c] = True
         self.mode[j] = SLIDING
         if math.isnan(self.t_slide[j]):
             self.t_slide[j] = self.t
         return True
 
-    def _leave(self, j, side):
-        x = self.x[j]
-        self.chol.remove(j)
+    def _leave(self, j, side, order):
+        """Member ``j`` leaves to ``side``; its class leaves with its last member (a zero of order
+        ``order`` of its surface at this time)."""
         self.mode[j] = MOVING
-        self.a[j] = abs(x) ** (1 / self.L)
+        self.a[j] = abs(self.x[j]) ** (1 / self.L)
         self.u[j] = side
+        c = self.cls[j]
+        if not ((self.cls == c) & (self.mode == SLIDING)).any():
+            self.chol.remove(c)
+            self.sliding[c] = False
+            self.zero_order[c] = order
 
-    def settle(self, candidates):
-        """The active-set rule at the current time with the surfaces ``candidates`` reached. A
-        surface counts as pulled back only beyond the rounding of its rate (``RATE_TOL`` of the
-        rate's terms): where an exit fired (``|mu| = 1``) that rate is 0 to rounding."""
+    def settle(self, candidates, exclude=()):
+        """The active-set rule at the current time with the surfaces of ``candidates`` reached
+        (and the held members of sliding classes, re-admitted while their share of the class's
+        motion needs ``|mu| < 1``; not ``exclude``, whose exit just fired). A surface counts as
+        pulled back only beyond the rounding of its rate (``RATE_TOL`` of the rate's terms):
+        where an exit fired (``|mu| = 1``) that rate is 0 to rounding."""
         g = self.grad()
         live = self.mode != FROZEN
         if live.any() and np.abs(g[live]).max() <= self.band:
             self.rest()
             return
-        pending = list(candidates)
+        held = (self.mode == MOVING) & self.sliding[self.cls]
+        held[list(exclude)] = False
+        pending = list(candidates) + [int(j) for j in np.flatnonzero(held)]
         absH = None
+        gam = self.gamma()
         for _ in range(2 * self.n + 2):
             for j in pending:
                 if not self._join(j):
@@ -156,46 +220,59 @@ class CoupledSignPath:
             over = (self.mode == SLIDING) & (np.abs(mu) >= 1)
             if over.any():
                 j = int(np.argmax(np.where(over, np.abs(mu), 0)))
-                self._leave(j, np.sign(mu[j]))
-                self.zero_order[j] = 1
+                self._leave(j, np.sign(mu[j]), 1)
                 pending = []
                 continue
-            near = (self.mode == MOVING) & (np.abs(g) <= self.band)
+            near = ~self.sliding & (np.abs(gam) <= self.band)
             if not near.any():
                 return
-            absH = np.abs(self.H) if absH is None else absH
-            rate = self.H[near] @ xdot
-            back = self.u[near] * rate < -RATE_TOL * (absH[near] @ np.abs(xdot))
+            absH = np.abs(self.Hc) if absH is None else absH
+            zdot = self.to_classes(xdot)
+            rate = self.Hc[near] @ zdot
+            tol = RATE_TOL * (absH[near] @ np.abs(zdot))
+            members = (self.mode == MOVING) & near[self.cls]
+            pos = np.cumsum(near) - 1
+            side_rate = np.where(members, self.u * self.s * rate[pos[self.cls]], np.inf)
+            back = members & (side_rate < -tol[pos[self.cls]])
             if not back.any():
                 return
-            pending = [int(np.flatnonzero(near)[np.argmax(np.where(back, -self.u[near] * rate, -np.inf))])]
+            worst = self.cls[int(np.argmin(np.where(back, side_rate, np.inf)))]
+            pending = [int(j) for j in np.flatnonzero((self.cls == worst) & (self.mode == MOVING))]
         self.singular = True                     # the rule did not settle: leave it to the ODE
 
     def rest(self):
         live = self.mode != FROZEN
         self.t_slide[live & np.isnan(self.t_slide)] = self.t
-        for j in list(self.chol.index):
-            self.chol.remove(j)
+        for c in list(self.chol.index):
+            self.chol.remove(c)
+        self.sliding[:] = False
         self.a = np.where(live, np.abs(self.x) ** (1 / self.L), self.a)
         self.rested = live
         self.mode[:] = FROZEN
 
     # -- between events ------------------------------------------------------------------------------
     def polynomials(self):
-        """``x(tau)`` ``(n, L+1)`` and ``d f(x(tau))`` ``(n, L+1)`` until the next event."""
+        """``x(tau)`` ``(n, L+1)`` and ``d f(x(tau))`` per class ``(K, L+1)`` until the next event."""
         L = self.L
         X = np.zeros((self.n, L + 1))
         mov = self.mode == MOVING
         X[mov] = self.sig[mov, None] * _binomial_power(self.a[mov], -self.u[mov] * self.sig[mov], L)
         X[self.mode == FROZEN, 0] = self.x[self.mode == FROZEN]
+        Z = self.to_classes(X)
         idx = np.array(self.chol.index, dtype=int)
         if len(idx):                              # (re-projects x_S onto d_S f = 0 at every event)
-            rhs = -(self.H[idx] @ X)
-            rhs[:, 0] += self.c[idx]
-            X[idx] = self.chol.solve(rhs)
-            self.x[idx] = X[idx, 0]
-        G = self.H @ X
-        G[:, 0] -= self.c
+            rhs = -(self.Hc[idx] @ (Z * ~self.sliding[:, None]))
+            rhs[:, 0] += self.cc[idx]
+            ZS = self.chol.solve(rhs)
+            free = self.mode == SLIDING
+            count = np.bincount(self.cls[free], minlength=self.K)
+            now = self.to_classes(np.where(free, self.x, 0.0))[self.cls] / np.maximum(count[self.cls], 1)
+            X[free] = self._free_share(ZS, X)[free]        # s_j x_j moves by an equal share of the class's
+            X[free, 0] += self.x[free] - self.s[free] * now[free]          # remainder; each keeps its start
+            self.x[free] = X[free, 0]
+            Z[idx] = ZS
+        G = self.Hc @ Z
+        G[:, 0] -= self.cc
         return X, G
 
     def plan(self):
@@ -211,22 +288,25 @@ class CoupledSignPath:
             return best
         mov = np.flatnonzero(self.mode == MOVING)
         polys, kinds, index, sides = [], [], [], []
-        if len(mov):
-            P = self.u[mov, None] * G[mov]
-            k = self.zero_order[mov]
+        watch = mov[~self.sliding[self.cls[mov]]]           # moving members of classes not sliding
+        if len(watch):
+            reps = watch[np.unique(self.cls[watch], return_index=True)[1]] if not self.trivial else watch
+            P = (self.u[reps] * self.s[reps])[:, None] * G[self.cls[reps]]
+            k = self.zero_order[self.cls[reps]]
             for z in (1, 2):                     # divide known zeros at tau = 0 out
                 sh = k >= z
                 P[sh] = np.concatenate([P[sh, 1:], np.zeros((int(sh.sum()), 1))], 1)
             polys.append(P)
-            kinds.append(np.full(len(mov), SURFACE))
-            index.append(mov)
-            sides.append(np.zeros(len(mov)))
+            kinds.append(np.full(len(reps), SURFACE))
+            index.append(reps)
+            sides.append(np.zeros(len(reps)))
+        if len(mov):
             closing = mov[self.u[mov] * self.sig[mov] > 0]
             if len(closing):
                 tz = self.a[closing].min()
                 if tz < best[0]:                 # balanced starts reach 0 together: one event
                     best = (float(tz), FACTOR, closing[self.a[closing] <= tz * (1 + 4e-16)], 0.0)
-        sl = np.array(self.chol.index, dtype=int)
+        sl = np.flatnonzero(self.mode == SLIDING)
         if len(sl) and L >= 2:
             xs, xd = X[sl], polyder(X[sl])
             lead, xdL = L ** L * polypow(xs, L - 1), polypow(xd, L)
@@ -288,17 +368,19 @@ class CoupledSignPath:
             return
         if kind == EXIT:
             _, mu = self.rates()
-            self._leave(i, side if side != 0 else float(np.sign(mu[i])))
-            self.zero_order[i] = 2
-            self.settle([])
+            self._leave(i, side if side != 0 else float(np.sign(mu[i])), 2)
+            self.settle([], exclude=[i])
             return
         if kind == SURFACE:
-            # with i: the surfaces within the band that the field carries towards (filippov)
+            # the class of i, with the surfaces within the band that the field carries towards
             xdot, _ = self.rates()
-            near = (self.mode == MOVING) & (np.abs(self.grad()) <= self.band) & (self.u * (self.H @ xdot) <= 0)
-            near[i] = False
-            self.settle([i] + [int(j) for j in np.flatnonzero(near)])
-            if self.mode[i] == MOVING:
-                self.zero_order[i] = 1
+            rate = (self.Hc @ self.to_classes(xdot))[self.cls]
+            near = (self.mode == MOVING) & ~self.sliding[self.cls] & (np.abs(self.grad()) <= self.band) & \
+                (self.u * self.s * rate <= 0)
+            near |= (self.mode == MOVING) & (self.cls == self.cls[i])
+            self.settle([int(j) for j in np.flatnonzero(near)])
+            if not self.sliding[self.cls[i]]:
+                self.zero_order[self.cls[i]] = 1
 
-__all__ = ["CoupledSignPath", "balanced", "MOVING", "SLIDING", "FROZEN", "NONE", "END", "FACTOR", "SURFACE", "EXIT"]
+
+__all__ = ["CoupledSignPath", "balanced", "surface_classes", "MOVING", "SLIDING", "FROZEN", "NONE", "END", "FACTOR", "SURFACE", "EXIT"]

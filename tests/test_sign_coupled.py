@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from numerics.cholesky import IncrementalCholesky
 from numerics.flows import BranchLoss, simulate_parameter_flow
 from numerics.integrate.rk import Event, STEP_BUDGET, SUCCESS, WALL_BUDGET
-from numerics.losses import LinearRegression
+from numerics.losses import LinearRegression, Loss
 from numerics.sign import simulate_sign_flow
 from numerics.sign_coupled import balanced
 
@@ -145,15 +145,37 @@ def test_balanced_detection():
     assert not balanced(np.array([[0.3, 0.31, 0.3]]))
 
 
-def test_two_branch_pairs_hand_over_to_the_filippov_ode():
+def test_two_branch_pairs_share_one_surface():
     """x = A - B (both branches balanced at the same start): a coordinate's two branch surfaces
-    vanish together, H_SS turns singular, and that row continues on the Filippov ODE; the
-    result agrees with the DOP853 flow."""
+    are one (d_B f = -d_A f), its sliding branches share the motion equally (the minimum-norm
+    multipliers); exact (no ODE), and in agreement with the Filippov DOP853 flow."""
     base = _regression(4, 3, 5, truth=(1.0, -0.6))
     loss = BranchLoss(base, 4)
     w0 = torch.full((1, 8, 2), 0.5, dtype=torch.float64)
-    exact = simulate_sign_flow(w0, loss, 1.0, max_wall=60)
+    exact = simulate_sign_flow(w0, loss, 1.0, max_events=1000)
     smooth = simulate_parameter_flow(w0, 1.0, loss, 1.0, decay="decoupled", nu=0.0, rtol=1e-12, atol=1e-14,
                                      max_steps=200_000)
-    assert exact.ok() and smooth.ok()
+    assert exact.ok() and smooth.ok() and exact.solution.nfev == 0
+    assert float((exact.w - smooth.w).abs().max()) <= 1e-8
+
+
+class _RankOne(Loss):
+    """``f = (x_0 + 2 x_1 - 1)^2 / 2 + (x_2 - 0.5)^2 / 2``: ``d_1 f = 2 d_0 f``, one surface that
+    the pair reaches together, with a singular ``H_SS`` (not a ±1 class)."""
+    quadratic = True
+
+    def value(self, x, p):
+        return 0.5 * (x[:, 0] + 2 * x[:, 1] - 1) ** 2 + 0.5 * (x[:, 2] - 0.5) ** 2
+
+    def grad(self, x, p):
+        r = x[:, 0] + 2 * x[:, 1] - 1
+        return torch.stack([r, 2 * r, x[:, 2] - 0.5], 1)
+
+
+def test_singular_sliding_set_hands_over_to_the_filippov_ode():
+    w0 = torch.full((1, 3, 2), 0.3, dtype=torch.float64)
+    exact = simulate_sign_flow(w0, _RankOne(), 1.0, max_events=1000, max_wall=120)
+    smooth = simulate_parameter_flow(w0, 1.0, _RankOne(), 1.0, decay="decoupled", nu=0.0, rtol=1e-12, atol=1e-14,
+                                     max_steps=200_000)
+    assert exact.ok() and smooth.ok() and exact.solution.nfev > 0           # the ODE took over
     assert float((exact.w - smooth.w).abs().max()) <= 1e-8
