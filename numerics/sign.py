@@ -9,7 +9,7 @@ Between events every moving factor has unit speed, ``dw_ik/dt = -u_i s_ik`` with
 * a gradient component reaching 0: the smallest real root with a sign change of a degree-``L``
   polynomial (companion-matrix eigenvalues, checked for a sign change between neighbouring
   roots, then bisected to machine precision on the product form ``d_i f(prod_k w_ik(t))``);
-* a user :class:`~numerics.integrate.rk.Event` (sampled and bisected on the exact path);
+* a user :class:`~numerics.integrate.Event` (sampled and bisected on the exact path);
 * ``t_end``. Output times ``t_eval`` are evaluated exactly on the way.
 
 At a gradient zero the sliding rule of :mod:`numerics.filippov` decides (Filippov, one
@@ -37,8 +37,9 @@ from threadpoolctl import threadpool_limits
 from .arrays import float64
 from .decay import DecayFlow
 from .flows import FlowResult, _setup, exclusive_prod, factors, resolve_device
-from .integrate.rk import (EVENT, STEP_BUDGET, SUCCESS, WALL_BUDGET, Event, Solution, _crossed,
-                           _event_values, _first_crossing, _on_grid, _repeat, integrate)
+from .integrate import EVENT, STEP_BUDGET, SUCCESS, WALL_BUDGET, Event, Solution, integrate
+from .integrate.events import (crossed as _crossed, event_values as _event_values, first_crossing as _first_crossing,
+                               on_grid as _on_grid, repeat_rows as _repeat)
 from .polynomials import first_downcrossing, product_polynomial
 from .sign_coupled import END, FROZEN, NONE, SLIDING, CoupledSignPath, balanced
 

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from numerics.cholesky import IncrementalCholesky
 from numerics.flows import BranchLoss, simulate_parameter_flow
-from numerics.integrate.rk import Event, STEP_BUDGET, SUCCESS, WALL_BUDGET
+from numerics.integrate import EVENT, STEP_BUDGET, SUCCESS, WALL_BUDGET, Event
 from numerics.losses import LinearRegression, Loss
 from numerics.sign import simulate_sign_flow
 from numerics.sign_coupled import balanced
@@ -128,7 +128,7 @@ def test_user_events_on_the_exact_path():
     smooth = simulate_parameter_flow(w0, 1.0, loss, 1.2, decay="decoupled", nu=0.0, rtol=1e-12, atol=1e-14,
                                      events=[ev])
     t_e = exact.solution.t_events[0][0, 0]
-    assert int(exact.solution.status[0]) == 1 and torch.isfinite(t_e)
+    assert int(exact.solution.status[0]) == EVENT and torch.isfinite(t_e)
     assert abs(float(t_e - smooth.solution.t_events[0][0, 0])) <= 1e-8
     assert abs(float(loss.value(exact.x, exact.solution.params)[0]) - level) <= 1e-12 * level
 
