@@ -15,12 +15,21 @@ Between events every moving factor has unit speed, ``dw_ik/dt = -u_i s_ik`` with
 At a gradient zero the sliding rule of :mod:`numerics.filippov` decides (Filippov, one
 multiplier per coordinate shared by its factors, Utkin's equivalent control; the same
 :class:`numerics.decay.DecayFlow` object, with ``nu = 0``, applies it). For a separable loss a
-sliding coordinate has multiplier 0 and rests, so the motion stays piecewise polynomial. For a
-coupled loss (regression) the multipliers solve a linear system in ``w`` and vary in time when
-``L >= 2``: such phases are integrated by the batched DOP853 on the same ``DecayFlow`` (which
-applies the same rule when coordinates enter or leave sliding) until no surface is active,
-and exact stepping resumes there. Budgets: ``max_events`` per trajectory (exact events plus
-DOP853 steps) and ``max_wall``; a trajectory that exhausts one ends with a status code.
+sliding coordinate has multiplier 0 and rests, so the motion stays piecewise polynomial.
+
+Coupled losses (regression): when every coordinate's factors start balanced (``|w_ik|`` equal
+over ``k``, e.g. the usual ``w = alpha`` start; the flow keeps them so), each trajectory runs on
+:class:`numerics.sign_coupled.CoupledSignPath`: sliding coordinates follow
+``H_SS x_S = c_S - H_SN x_N(t)`` in closed form with the closed-form multipliers
+``mu_i = -x_i' / (L |x_i|^((L-1)/L))``, leaving sliding is a polynomial event, and the sliding
+set's Cholesky factor is updated by one insertion or removal per change. Otherwise (factors
+not balanced: the multipliers have no closed form in ``t``), and for a trajectory whose
+sliding set turns singular away from rest, sliding phases are integrated by the batched
+DOP853 on the same ``DecayFlow`` (which applies the same rule when coordinates enter or leave
+sliding) until no surface is active, and exact stepping resumes there. Budgets:
+``max_events`` per trajectory (exact events plus DOP853 steps) and ``max_wall``; a trajectory
+that exhausts one ends with a status code; ``progress(done, total, t_min)`` is called about
+once a second.
 """
 
 from __future__ import annotations
@@ -370,10 +379,13 @@ def simulate_sign_flow(w0, loss, t_end, *, device="cpu", events=(), t_eval=None,
     """Exact sign gradient flow of ``x_i = prod_k w_ik`` from ``w0`` ``(B, n, L)`` (see module).
 
     ``loss`` must be quadratic (``loss.quadratic``: an affine gradient); ``rtol``/``atol``
-    set the stationarity tolerance of the sliding rule and the accuracy of the DOP853 sliding
-    phases of coupled losses. Returns a :class:`numerics.flows.FlowResult` whose
-    ``solution.n_steps`` counts events (plus DOP853 steps) and whose ``solution.params`` hold
-    the final sides, sliding sets and ``t_slide``.
+    set the stationarity tolerance of the sliding rule (``1e3 rtol max|grad f(x0)|``) and the
+    accuracy of DOP853 sliding phases (unbalanced starts on coupled losses). Returns a
+    :class:`numerics.flows.FlowResult` whose ``solution.n_steps`` counts events (plus DOP853
+    steps), ``solution.nfev`` the DOP853 field evaluations (0 on the closed-form path), and whose
+    ``solution.params`` hold the final sides, sliding sets, frozen coordinates and ``t_slide``
+    (on the closed-form path they are written at the end of the run: user event functions
+    see the start's).
     """
     dev = resolve_device(device)
     w0 = factors(w0, dev)

@@ -22,19 +22,32 @@ Events (earliest of):
 * moving ``i``: ``a_i`` reaches 0 (``L >= 2``: the saddle, frozen; ``L = 1``: ``x_i`` changes sign);
 * ``t_end``; user events are located by the caller on :meth:`CoupledSignPath.path`.
 
-Roots: companion-matrix eigenvalues (:func:`numerics.polynomials.first_downcrossing`), the
-earliest bisected on its polynomial to adjacent floats. At an event the active-set rule of
+Roots (:func:`numerics.polynomials.earliest_downcrossing`): a lower bound on each polynomial's
+first root screens them; companion-matrix eigenvalues only for those whose bound comes before
+the best event so far, the earliest bisected on its polynomial to adjacent floats. At an event the active-set rule of
 :mod:`numerics.filippov` is applied (joining surfaces slide unless their multiplier leaves
 ``(-1, 1)``, the largest ``|mu|`` leaving first to the side ``sign(mu)``; a surface on its zero
 that the field pulls back joins) on :class:`numerics.cholesky.IncrementalCholesky` of ``H_SS``
-(one insertion or removal per change, no refactorization). A trajectory whose non-frozen
+(one insertion or removal per change, no refactorization). Coordinates whose gradients agree
+up to sign (``d_j f = ±d_i f``: the two branches of :class:`numerics.flows.BranchLoss`) share
+one surface: :func:`surface_classes` groups them, the factorization is over classes, and the
+sliding members of a class move by equal shares ``s_j dx_j/dt`` of the class's motion (the
+minimum-norm multipliers of :func:`numerics.filippov.equivalent_control` for equal-scale
+columns); a held member (``|mu|`` reached 1) is re-admitted at the next event where its
+share fits. A trajectory whose non-frozen
 ``|d_i f|`` are all within the stationarity band is at rest (all surfaces active, minimum-norm
 multipliers 0) and is frozen there. Only a sliding set whose ``H_SS`` is singular away from
 rest has no closed form here: :attr:`CoupledSignPath.singular` is set and the caller continues
 that trajectory on the Filippov ODE (:class:`numerics.decay.DecayFlow`).
 
 Work per event: ``O(n^2 L)`` for the gradient polynomials, ``O(|S|^2 L)`` for the sliding
-solve, batched companion eigenvalues for ``n`` polynomials of degree ``<= L (L-1)``.
+solve and the factor update, eigenvalues for a few polynomials of degree ``<= L (L-1)``.
+
+What is exact beyond balance: a lambda-balanced start, ``|w_ik| = a_i + lambda_ik`` (conserved
+offsets), has ``x_i = sigma_i prod_k (a_i + lambda_ik)`` and ``mu_i = -x_i' / S_i(a_i)`` with
+``a_i`` a root of a degree-``L`` polynomial in ``x_i(t)``: no closed form in ``t``, and
+``|mu_i| = 1`` is no polynomial event. Such starts run on the Filippov ODE
+(:mod:`numerics.sign` decides per call with :func:`balanced`).
 """
 
 from __future__ import annotations
