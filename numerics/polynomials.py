@@ -71,7 +71,8 @@ def first_downcrossing(c, T):
     with np.errstate(invalid="ignore"):             # inf - inf off the finite roots
         lo = 0.5 * (prev + r)
         hi = np.minimum(0.5 * (r + nxt), 2 * r - lo)
-    down = fin & (horner(c[:, None, :], np.where(fin, lo, 0.0)) > 0) & (horner(c[:, None, :], np.where(fin, hi, 0.0)) <= 0)
+    down = fin & (horner(c[:, None, :], np.where(fin, lo, 0.0)) > 0) & \
+        (horner(c[:, None, :], np.where(fin, hi, 0.0)) <= 0)
     first = np.where(down, np.arange(r.shape[1]), r.shape[1]).min(1)
     found = first < r.shape[1]
     k = np.minimum(first, r.shape[1] - 1)[:, None]

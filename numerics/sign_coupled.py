@@ -92,7 +92,8 @@ def surface_classes(H, c, rtol: float = 1e-14):
         cls[j] = len(rep)
         rep.append(j)
         for sign in (1.0, -1.0):
-            cand = np.flatnonzero((cls < 0) & (np.abs(h - sign * h[j]) <= 4 * tol * m) & (np.abs(c - sign * c[j]) <= tol))
+            close = (np.abs(h - sign * h[j]) <= 4 * tol * m) & (np.abs(c - sign * c[j]) <= tol)
+            cand = np.flatnonzero((cls < 0) & close)
             for k in cand:
                 if np.abs(H[k] - sign * H[j]).max() <= tol:
                     cls[k], s[k] = cls[j], sign
@@ -168,7 +169,8 @@ class CoupledSignPath:
         rem[idx] = zS - self.to_classes(fixed)[idx]
         free = self.mode == SLIDING
         count = np.bincount(self.cls[free], minlength=self.K)
-        return (self.s * (rem[self.cls].T / np.maximum(count[self.cls], 1))).T * free[(slice(None),) + (None,) * (zS.ndim - 1)]
+        share = (self.s * (rem[self.cls].T / np.maximum(count[self.cls], 1))).T
+        return share * free.reshape((-1,) + (1,) * (zS.ndim - 1))
 
     def rates(self):
         """``dx/dt`` ``(n,)`` and the multipliers ``mu`` ``(n,)`` (0 off the sliding set)."""
@@ -254,10 +256,10 @@ class CoupledSignPath:
         self.singular = True                     # the rule did not settle: leave it to the ODE
 
     def rest(self):
+        """Every non-frozen ``|d_i f|`` within the band: the trajectory stays here."""
         live = self.mode != FROZEN
         self.t_slide[live & np.isnan(self.t_slide)] = self.t
-        for c in list(self.chol.index):
-            self.chol.remove(c)
+        self.chol = IncrementalCholesky(self.Hc)
         self.sliding[:] = False
         self.a = np.where(live, np.abs(self.x) ** (1 / self.L), self.a)
         self.rested = live
@@ -396,4 +398,5 @@ class CoupledSignPath:
                 self.zero_order[self.cls[i]] = 1
 
 
-__all__ = ["CoupledSignPath", "balanced", "surface_classes", "MOVING", "SLIDING", "FROZEN", "NONE", "END", "FACTOR", "SURFACE", "EXIT"]
+__all__ = ["CoupledSignPath", "balanced", "surface_classes", "MOVING", "SLIDING", "FROZEN", "NONE", "END", "FACTOR",
+           "SURFACE", "EXIT"]
