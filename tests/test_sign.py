@@ -96,7 +96,7 @@ def test_sliding_never_chatters_or_hangs(L, n, seed):
     (status >= 0) with few events, the loss never increases and ends at interpolation."""
     loss = _regression(n, 2, seed)
     te = torch.linspace(0.1, 3.0, 30, dtype=torch.float64)
-    res = simulate_sign_flow(torch.full((1, n, L), 0.4, dtype=torch.float64), loss, 3.0, t_eval=te, max_wall=20)
+    res = simulate_sign_flow(torch.full((1, n, L), 0.4, dtype=torch.float64), loss, 3.0, t_eval=te, max_events=2000)
     assert res.ok(), res.solution.failures()
     assert int(res.solution.n_steps[0]) < 2000
     f = loss.value(res.solution.ys[0].reshape(30, n, L).prod(-1), {"y": loss.y.expand(30, -1)})
@@ -120,9 +120,9 @@ def test_fifty_coordinate_regression_through_its_sliding_phase():
 def test_regression_exact_agrees_with_smooth_through_sliding():
     loss = _regression(8, 4, 2)
     w0 = torch.full((1, 8, 2), 0.3, dtype=torch.float64)
-    exact = simulate_sign_flow(w0, loss, 1.5, max_wall=30)
+    exact = simulate_sign_flow(w0, loss, 1.5, max_events=1000)
     smooth = simulate_parameter_flow(w0, 1.0, loss, 1.5, decay="decoupled", nu=0.0, rtol=1e-12, atol=1e-14,
-                                     max_wall=30)
+                                     max_steps=200_000)
     assert exact.ok() and smooth.ok() and bool(exact.solution.params["slide"].any())
     torch.testing.assert_close(exact.w, smooth.w, rtol=0, atol=1e-9)
 
