@@ -179,3 +179,23 @@ def test_singular_sliding_set_hands_over_to_the_filippov_ode():
                                      max_steps=200_000)
     assert exact.ok() and smooth.ok() and exact.solution.nfev > 0           # the ODE took over
     assert float((exact.w - smooth.w).abs().max()) <= 1e-8
+
+
+@pytest.mark.slow
+def test_paper_size_regression_to_t_50():
+    """The paper's size: 300 coordinates, 100 Gaussian samples, L = 3, balanced start 0.05, 8
+    trajectories (5-sparse truths) to t = 50: every one succeeds within its event budget
+    (a few hundred events each) and ends stationary."""
+    g = torch.Generator().manual_seed(0)
+    X = torch.randn(100, 300, generator=g, dtype=torch.float64)
+    Y = []
+    for _ in range(8):
+        x_true = torch.zeros(300, dtype=torch.float64)
+        support = torch.randperm(300, generator=g)[:5]
+        x_true[support] = torch.sign(torch.randn(5, generator=g, dtype=torch.float64)) * \
+            (0.5 + torch.rand(5, generator=g, dtype=torch.float64))
+        Y.append(X @ x_true)
+    loss = LinearRegression(X, torch.stack(Y))
+    res = simulate_sign_flow(torch.full((8, 300, 3), 0.05, dtype=torch.float64), loss, 50.0, max_events=5_000)
+    assert res.ok() and res.solution.nfev == 0 and int(res.solution.n_steps.max()) < 2000
+    assert float(_stationarity(res, loss).max()) <= 1e-9
