@@ -638,6 +638,11 @@ class BranchLoss(Loss):
         g = self.base.grad(ab[:, : self.n] - ab[:, self.n:], p)
         return torch.cat([g, -g], 1)
 
+    def hess(self, ab, p):
+        """``[[H, -H], [-H, H]]`` from the base loss's Hessian ``H``."""
+        H = self.base.hess(ab[:, : self.n] - ab[:, self.n:], p)
+        return torch.cat([torch.cat([H, -H], 2), torch.cat([-H, H], 2)], 1)
+
 
 @dataclass
 class TwoBranchResult(FlowResult):

@@ -13,7 +13,8 @@ import theory
 from numerics.flows import simulate_parameter_flow
 from numerics.integrate import STEP_BUDGET, SUCCESS
 from numerics.losses import LinearRegression, Loss, SeparableQuadratic
-from numerics.sign import first_downcrossing, product_polynomial, real_roots, simulate_sign_flow
+from numerics.polynomials import earliest_downcrossing, first_downcrossing, product_polynomial, real_roots
+from numerics.sign import simulate_sign_flow
 from verify.common import hitting_event
 
 
@@ -22,22 +23,24 @@ from verify.common import hitting_event
 def test_polynomial_roots_and_first_downcrossing(coeffs, T):
     """Every simple real root in (0, T] is a candidate; the first downcrossing is the first
     sign change from + to - found by a dense scan."""
-    c = torch.tensor(coeffs, dtype=torch.float64)
-    if float(c[-1].abs()) < 1e-3:
+    c = np.array(coeffs, dtype=float)
+    if abs(c[-1]) < 1e-3:
         c[-1] = 1.0
-    Tt = torch.tensor([T], dtype=torch.float64)
+    Tt = np.array([T])
     cand = real_roots(c[None], Tt)[0]
-    for r in np.roots(c.numpy()[::-1]):
-        if abs(r.imag) < 1e-12 and 1e-6 < r.real < T - 1e-6 and abs(np.polyval(np.polyder(c.numpy()[::-1]), r.real)) > 1e-3:
-            assert float((cand - r.real).abs().min()) < 1e-8
-    ts = torch.linspace(0, T, 20001, dtype=torch.float64)
-    vals = (c[None, :] * ts[:, None] ** torch.arange(len(c))).sum(1)
-    down = ((vals[:-1] > 0) & (vals[1:] <= 0)).nonzero()
+    for r in np.roots(c[::-1]):
+        if abs(r.imag) < 1e-12 and 1e-6 < r.real < T - 1e-6 and abs(np.polyval(np.polyder(c[::-1]), r.real)) > 1e-3:
+            assert np.abs(cand - r.real).min() < 1e-8
+    ts = np.linspace(0, T, 20001)
+    vals = (c[None, :] * ts[:, None] ** np.arange(len(c))).sum(1)
+    down = np.flatnonzero((vals[:-1] > 0) & (vals[1:] <= 0))
     tc = float(first_downcrossing(c[None], Tt)[0][0])
-    if len(down) and abs(float(vals[int(down[0])])) > 1e-6:
-        assert abs(tc - float(ts[int(down[0]) + 1])) <= T / 20000 + 1e-12
+    if len(down) and abs(vals[down[0]]) > 1e-6:
+        assert abs(tc - ts[down[0] + 1]) <= T / 20000 + 1e-12
     elif not len(down):
-        assert tc == float("inf") or abs(float((c * tc ** torch.arange(len(c))).sum())) < 1e-9
+        assert tc == float("inf") or abs((c * tc ** np.arange(len(c))).sum()) < 1e-9
+    t_early, j = earliest_downcrossing(np.stack([c, c[::-1] if c[0] > 0 else -c]), T)
+    assert t_early <= tc and (j == 0 or t_early < tc or tc == float("inf"))
 
 
 def test_product_polynomial_and_first_downcrossing():
@@ -46,8 +49,10 @@ def test_product_polynomial_and_first_downcrossing():
     c = product_polynomial(w, v)                     # (0.5 + t)(t - 0.2)(0.3 - t)
     t = torch.tensor([0.7], dtype=torch.float64)
     assert abs(float((c * t ** torch.arange(4)).sum()) - 1.2 * 0.5 * -0.4) < 1e-15
-    tc, lo, hi = first_downcrossing(-c, torch.tensor([1.0], dtype=torch.float64))   # -x: + until t = 0.2
-    assert abs(float(tc) - 0.2) < 1e-14 and float(lo) < 0.2 < float(hi)
+    tc, lo, hi = first_downcrossing(-c.numpy(), np.array([1.0]))   # -x: + until t = 0.2
+    assert abs(float(tc[0]) - 0.2) < 1e-14 and float(lo[0]) < 0.2 < float(hi[0])
+    t_exact, j = earliest_downcrossing(np.concatenate([-c.numpy(), np.array([[1.0, -10.0, 0.0, 0.0]])]), 1.0)
+    assert j == 1 and t_exact == 0.1                 # bisected to adjacent floats: 1 - 10 t <= 0 first at 0.1
 
 
 @pytest.mark.parametrize("L", [1, 2, 3, 4, 6])
@@ -91,7 +96,7 @@ def test_sliding_never_chatters_or_hangs(L, n, seed):
     (status >= 0) with few events, the loss never increases and ends at interpolation."""
     loss = _regression(n, 2, seed)
     te = torch.linspace(0.1, 3.0, 30, dtype=torch.float64)
-    res = simulate_sign_flow(torch.full((1, n, L), 0.4, dtype=torch.float64), loss, 3.0, t_eval=te, max_wall=20)
+    res = simulate_sign_flow(torch.full((1, n, L), 0.4, dtype=torch.float64), loss, 3.0, t_eval=te, max_events=2000)
     assert res.ok(), res.solution.failures()
     assert int(res.solution.n_steps[0]) < 2000
     f = loss.value(res.solution.ys[0].reshape(30, n, L).prod(-1), {"y": loss.y.expand(30, -1)})
@@ -99,12 +104,14 @@ def test_sliding_never_chatters_or_hangs(L, n, seed):
 
 
 def test_fifty_coordinate_regression_through_its_sliding_phase():
-    """The exact integrator on a 50-coordinate regression (L = 2): event to event until the
-    first sliding, then DOP853 sliding phases, with budgets: it ends, the loss never increases."""
+    """The exact integrator on a 50-coordinate regression (L = 2) through coordinates entering
+    and leaving sliding (closed form between events, no ODE steps), within an event budget:
+    it ends, the loss never increases."""
     loss = _regression(50, 20, 1)
     te = torch.linspace(0.02, 0.4, 20, dtype=torch.float64)
-    res = simulate_sign_flow(torch.full((1, 50, 2), 0.3, dtype=torch.float64), loss, 0.4, t_eval=te, max_wall=60)
+    res = simulate_sign_flow(torch.full((1, 50, 2), 0.3, dtype=torch.float64), loss, 0.4, t_eval=te, max_events=1000)
     assert res.ok(), res.solution.failures()
+    assert res.solution.nfev == 0
     assert int(res.solution.params["slide"].sum()) >= 5 and int(res.solution.n_steps[0]) < 1000
     f = loss.value(res.solution.ys[0].reshape(20, 50, 2).prod(-1), {"y": loss.y.expand(20, -1)})
     assert bool((f[1:] <= f[:-1] + 1e-12).all())
@@ -113,9 +120,9 @@ def test_fifty_coordinate_regression_through_its_sliding_phase():
 def test_regression_exact_agrees_with_smooth_through_sliding():
     loss = _regression(8, 4, 2)
     w0 = torch.full((1, 8, 2), 0.3, dtype=torch.float64)
-    exact = simulate_sign_flow(w0, loss, 1.5, max_wall=30)
+    exact = simulate_sign_flow(w0, loss, 1.5, max_events=1000)
     smooth = simulate_parameter_flow(w0, 1.0, loss, 1.5, decay="decoupled", nu=0.0, rtol=1e-12, atol=1e-14,
-                                     max_wall=30)
+                                     max_steps=200_000)
     assert exact.ok() and smooth.ok() and bool(exact.solution.params["slide"].any())
     torch.testing.assert_close(exact.w, smooth.w, rtol=0, atol=1e-9)
 
