@@ -45,7 +45,8 @@ from threadpoolctl import threadpool_limits
 
 from .arrays import float64
 from .decay import DecayFlow
-from .flows import FlowResult, _setup, exclusive_prod, factors, resolve_device
+from .flows import FlowResult, _setup, factors, resolve_device
+from .geometry import exclusive_prod
 from .integrate import EVENT, STEP_BUDGET, SUCCESS, WALL_BUDGET, Event, Solution, integrate
 from .integrate.events import (crossed as _crossed, event_values as _event_values, first_crossing as _first_crossing,
                                on_grid as _on_grid, repeat_rows as _repeat)

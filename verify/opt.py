@@ -8,7 +8,8 @@ import math
 import numpy as np
 import torch
 
-from numerics.flows import phi, simulate_parameter_flow
+from numerics.flows import simulate_parameter_flow
+from numerics.geometry import phi
 from numerics.losses import SeparableQuadratic
 from numerics.optim import SignDescent, SteepestDescent
 
