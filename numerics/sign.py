@@ -224,7 +224,8 @@ class _SignRun:
         left = int((self.max_events - self.n_events[idx]).min())
         sol = integrate(self.sys, self.t[idx], self.y[idx], self.t_end[idx], self.sub(idx), rtol=self.rtol,
                         atol=self.atol, events=self.events + (free,), t_eval=None if self.t_eval is None else
-                        self.t_eval[idx], max_steps=max(left, 1), max_wall=wall_left)
+                        self.t_eval[idx].where(self.t_eval[idx] >= self.t[idx][:, None], math.nan),
+                        max_steps=max(left, 1), max_wall=wall_left)
         self.nfev += sol.nfev
         self.t[idx], self.y[idx] = sol.t, sol.y
         self.put(idx, sol.params)

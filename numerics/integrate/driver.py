@@ -368,7 +368,8 @@ def integrate(system: ODESystem, t0, y0: torch.Tensor, t_end, params: dict | Non
               method: str = "dop853", controller: Controller | None = None) -> Solution:
     """Integrate a batch of trajectories ``y0`` (``(B, n)``) from ``t0`` to ``t_end``.
 
-    ``t0``/``t_end`` are scalars or ``(B,)`` tensors; ``t_eval`` is ``(T,)`` or ``(B, T)``.
+    ``t0``/``t_end`` are scalars or ``(B,)`` tensors; ``t_eval`` is ``(T,)`` or ``(B, T)``
+    (a nan entry asks for no output: ``ys`` stays nan there).
     ``max_steps`` caps the accepted plus rejected steps of each trajectory and
     ``max_wall`` (seconds) the whole call; trajectories stopped by a budget keep their
     last state and get a status code (``Solution.failures()``) instead of a result.
@@ -417,8 +418,9 @@ def integrate(system: ODESystem, t0, y0: torch.Tensor, t_end, params: dict | Non
     if t_eval is not None:
         t_eval = torch.as_tensor(t_eval, dtype=torch.float64, device=dev)
         lo, hi = torch.minimum(t0, t_end)[:, None], torch.maximum(t0, t_end)[:, None]
-        if t_eval.ndim not in (1, 2) or not bool(((t_eval >= lo) & (t_eval <= hi)).all()):
-            raise ValueError("t_eval must be (T,) or (batch, T) with every time within [t0, t_end] of its trajectory")
+        if t_eval.ndim not in (1, 2) or not bool((torch.isnan(t_eval) | (t_eval >= lo) & (t_eval <= hi)).all()):
+            raise ValueError("t_eval must be (T,) or (batch, T) with every time within [t0, t_end] of its trajectory "
+                             "(nan: no output there)")
     if controller is None:
         controller = Controller() if adaptive else ConstantStep()
     if not forward:            # backward: integrate the time-reversed system forward in s = -t
