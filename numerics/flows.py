@@ -24,7 +24,7 @@ import torch
 from . import validate
 from ._generated import torch_kernels as K
 from .arrays import float64
-from .integrate.rk import ODESystem, Solution, integrate
+from .integrate import ODESystem, Solution, integrate
 from .losses import Loss
 
 

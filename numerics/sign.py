@@ -33,8 +33,9 @@ import torch
 from .arrays import float64
 from .decay import DecayFlow
 from .flows import FlowResult, _setup, exclusive_prod, factors, resolve_device
-from .integrate.rk import (EVENT, STEP_BUDGET, SUCCESS, WALL_BUDGET, Event, Solution, _crossed,
-                           _event_values, _first_crossing, _on_grid, _repeat, integrate)
+from .integrate import EVENT, STEP_BUDGET, SUCCESS, WALL_BUDGET, Event, Solution, integrate
+from .integrate.events import (crossed as _crossed, event_values as _event_values, first_crossing as _first_crossing,
+                               on_grid as _on_grid, repeat_rows as _repeat)
 
 _RUNNING = 100
 _IMAG = 1e-7          # roots with |Im| <= _IMAG (|Re| + T) are taken as real candidates

@@ -17,7 +17,7 @@ import theory
 from numerics import bias, optim
 from numerics.flows import (simulate_mirror_flow, simulate_parameter_flow, simulate_scalar_flow,
                             simulate_two_branch_flow)
-from numerics.integrate.rk import integrate
+from numerics.integrate import integrate
 from numerics.losses import ExponentialLoss, LinearRegression, SeparableQuadratic
 from numerics.sign import simulate_sign_flow
 

@@ -9,8 +9,7 @@ import pytest
 import torch
 
 from numerics.integrate import mpref
-from numerics.integrate.rk import (EVENT, NONFINITE, STEP_BUDGET, SUCCESS, WALL_BUDGET, Event,
-                                   ODESystem, integrate)
+from numerics.integrate import EVENT, NONFINITE, STEP_BUDGET, SUCCESS, WALL_BUDGET, Event, ODESystem, integrate
 
 
 class Oscillator(ODESystem):

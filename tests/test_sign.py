@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 import theory
 from numerics.flows import simulate_parameter_flow
-from numerics.integrate.rk import STEP_BUDGET, SUCCESS
+from numerics.integrate import STEP_BUDGET, SUCCESS
 from numerics.losses import LinearRegression, Loss, SeparableQuadratic
 from numerics.sign import first_downcrossing, product_polynomial, real_roots, simulate_sign_flow
 from verify.common import hitting_event

@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from numerics.flows import simulate_parameter_flow
-from numerics.integrate.rk import MESSAGES
+from numerics.integrate import MESSAGES
 from numerics.losses import LinearRegression, SeparableQuadratic
 from numerics.sign import simulate_sign_flow
 

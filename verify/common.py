@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 
 from numerics.flows import simulate_parameter_flow
-from numerics.integrate.rk import Event
+from numerics.integrate import Event
 from numerics.losses import SeparableQuadratic
 
 RTOL, ATOL = 1e-12, 1e-14

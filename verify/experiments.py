@@ -96,7 +96,7 @@ def sweep(seeds, qs, wall, deadline) -> list[Task]:
 def _converged_event(n, L, X):
     import torch
 
-    from numerics.integrate.rk import Event
+    from numerics.integrate import Event
 
     Xt = torch.as_tensor(X, dtype=torch.float64)
 

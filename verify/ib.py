@@ -10,7 +10,7 @@ import torch
 
 from numerics import bias as NB
 from numerics.flows import simulate_parameter_flow, simulate_two_branch_flow
-from numerics.integrate.rk import Event
+from numerics.integrate import Event
 from numerics.losses import ExponentialLoss, LinearRegression
 
 from .common import ATOL, RTOL, fmt
