@@ -16,6 +16,11 @@ Problems (deep diagonal ``L = 3``, reference loss ``f = (x - y)^2/2``, ``y = 1``
                  DOP853 Filippov flow (``numerics.decay.DecayFlow``, ``nu = 0``); no closed form,
                  the error column is their difference.
 
+On the ``smooth`` and ``regression`` rows the peer packages of the ``[bench]`` extra get columns,
+each replaced by a note when its package is absent: torchode ``Dopri5`` and ``Tsit5`` (one step
+size per instance) and diffrax ``Dopri8`` and ``Kvaerno5`` under ``jax.vmap`` + ``jit`` in float64
+(in a child process: jax is imported only there, compilation is untimed like every warm-up).
+
 On the ``q = 1`` problems the exact sign integrator gets its own row (``exact sign``); its
 ``vs ours`` ratio is the DOP853 flow's speed over the exact one's.
 
