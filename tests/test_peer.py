@@ -50,6 +50,11 @@ class PeerSystem(ODESystem):
     def rhs(self, t, y, p, mode):
         return self.field(t, y, torch)
 
+    def jacobian(self, t, y, p, mode):
+        """``d rhs / d y`` ``(B, n, n)`` by autograd (for implicit and Rosenbrock steppers): the
+        registry's fields are a user's own, which is where the package uses autograd."""
+        return torch.func.vmap(torch.func.jacrev(lambda yy, tt: self.field(tt, yy, torch)))(y, t)
+
 
 def bar(scipy_error: float) -> float:
     """scipy's bar 5, or twice scipy DOP853's own error where that exceeds it (module docstring)."""
