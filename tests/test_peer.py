@@ -5,13 +5,14 @@ The measure is scipy's scaled error ``|y - y*| / (atol + rtol |y*|)`` (RMS over 
 ``compute_error`` in scipy's ``test_ivp.py``) and the bar is scipy's: ``< 5``. The tolerance
 bounds the *local* error only; over the DETEST horizon ``[0, 20]`` the global error of any
 8th-order method accumulates past 5 units on some problems (orbits, Lotka-Volterra, ``A3``),
-scipy's DOP853 included. There the bar is the reference implementation's own error on the
-same problem, tolerance and points, times 2 (:func:`bar`): the package must not be worse than
-scipy's DOP853 by more than a factor 2; elsewhere it must meet scipy's absolute bar.
+scipy's DOP853 included. There the bar is scipy's own error on the same problem, tolerance and
+points, times 2 (:func:`bar`), with scipy's method of the stepper's kind (DOP853 for DOP853,
+Radau for implicit and Rosenbrock steppers): the package must not be worse than scipy by more
+than a factor 2; elsewhere it must meet scipy's absolute bar.
 
-Parametrized over problem x stepper (``STEPPERS``; a name the integrator does not know is
-skipped) x feature: final state, dense output between and at nodes, ``t_eval``, events, batching.
-Step counts against scipy's DOP853 are a report (``test_step_counts_report``, shown with ``-s``).
+Parametrized over problem x stepper (``STEPPERS``: every registered one; a name the integrator
+does not know is skipped) x feature: final state, dense output between and at nodes, ``t_eval``,
+events, batching. Step counts against scipy are a report (``test_step_counts_report``, ``-s``).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from numerics.integrate import EVENT, NONFINITE, STEPPERS as REGISTERED, SUCCESS
 from peer_problems import PROBLEMS, reference, scaled_error
 
 STEPPERS = sorted({"dop853", *REGISTERED})   # every registered stepper; more names may be listed
+SCIPY_PEER = {"dop853": "DOP853"}             # scipy's method of the same kind; Radau for the others
 SCIPY_BAR, SCIPY_FACTOR = 5.0, 2.0
 DENSE_POINTS = 101
 EVAL_POINTS = 11
@@ -100,31 +102,38 @@ def expected(problem):
         reference(problem, eval_grid(problem))
 
 
+def scipy_method(stepper) -> str:
+    """scipy's method of the stepper's kind: DOP853 for DOP853, Radau (L-stable, order 5) for
+    implicit and Rosenbrock steppers."""
+    return SCIPY_PEER.get(stepper, "Radau")
+
+
 @lru_cache(maxsize=None)
-def scipy_run(problem, with_events: bool = False):
-    """scipy's DOP853 at the problem's tolerance: the solution object (dense output, events)."""
+def scipy_run(problem, method: str = "DOP853", with_events: bool = False):
+    """scipy's ``method`` at the problem's tolerance: the solution object (dense output, events)."""
     events = []
     for ev in problem.events if with_events else ():
         def g(t, y, ev=ev):
             return float(ev.fn(t, y, np))
         g.direction, g.terminal = ev.direction, ev.terminal
         events.append(g)
-    sol = solve_ivp(problem.numpy_field(), problem.t_span, np.array(problem.y0, dtype=np.float64), method="DOP853",
+    sol = solve_ivp(problem.numpy_field(), problem.t_span, np.array(problem.y0, dtype=np.float64), method=method,
                     rtol=problem.rtol, atol=problem.atol, dense_output=True, events=events or None)
     assert sol.success, sol.message
     return sol
 
 
-def scipy_final_error(problem) -> float:
-    """scipy DOP853's scaled error at the end."""
-    return float(_err(problem, scipy_run(problem).y[:, -1], expected(problem)[0]))
+def scipy_final_error(problem, stepper) -> float:
+    """The scaled error at the end of scipy's method of the stepper's kind."""
+    return float(_err(problem, scipy_run(problem, scipy_method(stepper)).y[:, -1], expected(problem)[0]))
 
 
-def scipy_dense_error(problem, times, y_true) -> float:
-    """scipy DOP853's largest scaled error on its dense output, at ``times`` (states ``y_true``)
-    and on the dense grid: the interpolation error at one point depends on where it falls in a
-    step, so a few points are compared with scipy's worst case over many."""
-    sol = scipy_run(problem)
+def scipy_dense_error(problem, stepper, times, y_true) -> float:
+    """The largest scaled error on the dense output of scipy's method of the stepper's kind, at
+    ``times`` (states ``y_true``) and on the dense grid: the interpolation error at one point
+    depends on where it falls in a step, so a few points are compared with scipy's worst case
+    over many."""
+    sol = scipy_run(problem, scipy_method(stepper))
     return max(float(_err(problem, sol.sol(np.asarray(times)).T, y_true).max()),
                float(_err(problem, sol.sol(dense_grid(problem)).T, expected(problem)[1]).max()))
 
@@ -140,7 +149,7 @@ def test_final_state(problem, stepper):
     sol = ours(problem, stepper)
     assert int(sol.status[0]) == SUCCESS, sol.failures()
     err = float(_err(problem, sol.y[0], expected(problem)[0]))
-    assert err < bar(scipy_final_error(problem)), err
+    assert err < bar(scipy_final_error(problem, stepper)), err
 
 
 @pytest.mark.parametrize("problem,stepper", CASES)
@@ -149,7 +158,7 @@ def test_dense_output_between_nodes(problem, stepper):
     y = sol.dense(torch.as_tensor(dense_grid(problem))[None])[0]
     y_true = expected(problem)[1]
     err = _err(problem, y, y_true)
-    assert float(err.max()) < bar(scipy_dense_error(problem, dense_grid(problem), y_true)), err
+    assert float(err.max()) < bar(scipy_dense_error(problem, stepper, dense_grid(problem), y_true)), err
 
 
 @pytest.mark.parametrize("problem,stepper", CASES)
@@ -166,7 +175,7 @@ def test_dense_output_at_nodes(problem, stepper):
     assert float(jump.max()) < 1.0, jump
     y_true = reference(problem, node.numpy())
     err = _err(problem, right, y_true)
-    assert float(err.max()) < bar(scipy_dense_error(problem, node.numpy(), y_true)), err
+    assert float(err.max()) < bar(scipy_dense_error(problem, stepper, node.numpy(), y_true)), err
 
 
 @pytest.mark.parametrize("problem,stepper", CASES)
@@ -174,7 +183,7 @@ def test_t_eval(problem, stepper):
     sol = ours(problem, stepper)
     y_true = expected(problem)[2]
     err = _err(problem, sol.ys[0], y_true)
-    assert bool(np.isfinite(err).all()) and float(err.max()) < bar(scipy_dense_error(problem, eval_grid(problem), y_true)), err
+    assert bool(np.isfinite(err).all()) and float(err.max()) < bar(scipy_dense_error(problem, stepper, eval_grid(problem), y_true)), err
 
 
 @pytest.mark.parametrize("problem,stepper", EVENT_CASES)
@@ -187,7 +196,7 @@ def test_events(problem, stepper):
     sol = _solve(problem, stepper, starts(problem)[:1], events=evs)
     stop = min([ev.times[0] for ev in problem.events if ev.terminal], default=math.inf)
     assert int(sol.status[0]) == (EVENT if math.isfinite(stop) else SUCCESS), sol.failures()
-    scipy_sol = scipy_run(problem, with_events=True)
+    scipy_sol = scipy_run(problem, scipy_method(stepper), with_events=True)
     for j, ev in enumerate(problem.events):
         times = [t for t in ev.times if t <= stop]
         fired = sol.t_events[j] is not None and sol.t_events[j].shape[1] and not math.isnan(float(sol.t_events[j][0, 0]))
@@ -220,7 +229,7 @@ def test_batching(problem, stepper):
         diff = _err(problem, in_batch[r].numpy(), alone.dense(grid[:1])[0].numpy())
         assert float(diff.max()) < 1.0, (r, diff)
     err = float(_err(problem, batch.y[0], expected(problem)[0]))
-    assert err < bar(scipy_final_error(problem)), err
+    assert err < bar(scipy_final_error(problem, stepper)), err
 
 
 @pytest.mark.parametrize("stepper", STEPPERS)
@@ -231,7 +240,7 @@ def test_step_counts_report(stepper):
     lines = [f"{'problem':<16} {'ours':>7} {'scipy':>7} {'ratio':>6}"]
     for problem in PROBLEMS:
         sol = ours(problem, stepper)
-        steps, ref = int(sol.n_steps[0]), len(scipy_run(problem).t) - 1
+        steps, ref = int(sol.n_steps[0]), len(scipy_run(problem, scipy_method(stepper)).t) - 1
         lines.append(f"{problem.name:<16} {steps:>7} {ref:>7} {steps / ref:>6.2f}")
         assert steps <= 10 * ref + 10, (problem.name, steps, ref)
     print(f"\nstep counts, stepper {stepper}:\n" + "\n".join(lines))
@@ -289,7 +298,7 @@ def test_dense_output_with_non_terminal_events(problem, stepper):
     times = np.concatenate([dense_grid(problem)] + before)
     y_true = reference(problem, times)
     err = _err(problem, sol.dense(torch.as_tensor(times)[None])[0], y_true)
-    assert float(err.max()) < bar(scipy_dense_error(problem, times, y_true)), err
+    assert float(err.max()) < bar(scipy_dense_error(problem, stepper, times, y_true)), err
 
 
 class Bang(ODESystem):

@@ -495,7 +495,7 @@ def report(rows) -> str:
         base = ours.get((r["problem"], r["block"], dev)) or next(
             (v for (p, n_, d), v in ours.items() if p == r["problem"] and d == "cpu)"), None)
         ratio = "" if r["solver"].startswith("steepmirror") or not base or not math.isfinite(r["rate"]) \
-            else f"{base / r['rate']:.1f}x"
+            else f"{base / r['rate']:.2g}x"
         err = f"{r['error']:.1e}" if math.isfinite(r["error"]) else "-"
         lines.append(f"{r['problem']:<30} {r['solver']:<28} {r['n']:>8} {r['seconds']:>9.3f} "
                      f"{r['rate']:>10.0f} {err:>9} {ratio:>8}  {r['note']}")
