@@ -21,14 +21,14 @@ import torch
 from . import hybrid
 from .controller import ConstantStep, Controller, ControllerState, initial_step
 from .dense import DenseOutput
-from .events import crossed, event_values, first_crossing, on_grid, repeat_rows
+from .events import Event, EventLog, crossed, event_values, first_crossing, on_grid, repeat_rows
 from .rows import take
 from .solution import Solution
 from .status import RUNNING, Status
 from .stepper import STEPPERS
-from .system import ODESystem
+from .system import ODESystem, TimeReversed
 
-SECTION_ELEMENTS = 2048
+SECTION_ELEMENTS = 256      # state elements per row and pass of a switch or event search
 
 
 @dataclass
@@ -61,8 +61,8 @@ class _Run:
     """One call of :func:`integrate`: the working set of running trajectories and outputs."""
 
     def __init__(self, system, t0, y0, t_end, params, rtol, atol, events, t_eval, dense,
-                 max_steps, max_wall, h0, progress, controller, max_step, method):
-        self.system, self.rtol, self.atol = system, rtol, atol
+                 max_steps, max_wall, h0, progress, controller, max_step, method, direction=1.0):
+        self.system, self.rtol, self.atol, self.direction = system, rtol, atol, direction
         self.events, self.dense, self.max_steps, self.max_wall = tuple(events), dense, max_steps, max_wall
         self.progress = progress
         dev, dt = y0.device, torch.float64
@@ -74,8 +74,6 @@ class _Run:
         self.nfev = 0
         t0 = torch.as_tensor(t0, dtype=dt, device=dev).expand(B).clone()
         t_end = torch.as_tensor(t_end, dtype=dt, device=dev).expand(B).clone()
-        if bool((t_end < t0).any()):
-            raise ValueError("t_end must be >= t0 for every trajectory")
         params = {k: torch.as_tensor(v, device=dev) for k, v in (params or {}).items()}
         # outputs
         self.out_t, self.out_y = t0.clone(), y0.clone()
@@ -84,6 +82,7 @@ class _Run:
         self.out_rej = torch.zeros(B, dtype=torch.int64, device=dev)
         self.out_params = {k: v.clone() for k, v in params.items()}
         self.ev_t, self.ev_y = [None] * len(self.events), [None] * len(self.events)
+        self.ev_log = [[] for _ in self.events]
         self.t_eval, self.ys = None, None
         if t_eval is not None:
             te = torch.as_tensor(t_eval, dtype=dt, device=dev)
@@ -102,18 +101,21 @@ class _Run:
                             torch.zeros(B, dtype=torch.int64, device=dev), torch.zeros(B, dtype=torch.int64, device=dev),
                             [event_values(e, t0, y0, params) for e in self.events], self.controller.init(h))
         self.simple = mode is None and not self.events and self.ys is None and not dense
-        self.finish(t_end <= t0, Status.SUCCESS)
+        # a non-finite start (state, field or step) stops at once instead of burning the budget
+        self.finish(~(torch.isfinite(y0).all(1) & torch.isfinite(f0).all(1) & torch.isfinite(h)), Status.NONFINITE)
+        self.finish(self.s.t_end <= self.s.t, Status.SUCCESS)
 
     # -- helpers -----------------------------------------------------------------------
     def rhs(self, t, y, p, mode):
         self.nfev += 1
         return self.system.rhs(t, y, p, mode)
 
-    def section_points(self, rows: int) -> int:
-        """Points per pass of a switch search over ``rows`` rows: up to 15 while a pass evaluates
-        at most ``SECTION_ELEMENTS`` state elements, down to 1 (bisection) for large or many
-        states, whose switching functions cost per row rather than per call."""
-        return max(1, min(15, SECTION_ELEMENTS // (rows * self.n) - 1))
+    def section_points(self) -> int:
+        """Points per pass of a switch or event search: up to 15 while a row's pass evaluates at
+        most ``SECTION_ELEMENTS`` state elements, down to 1 (bisection) for large states, whose
+        switching functions cost per element rather than per call. It depends on the state size
+        only: a row's search, and so its located times, do not depend on the rows beside it."""
+        return max(1, min(15, SECTION_ELEMENTS // self.n - 1))
 
     def finish(self, mask, code):
         if not bool(mask.any()):
@@ -209,7 +211,7 @@ class _Run:
 
             tc = t1a[r]
             t_sw, at_sw = tc, None
-            points = self.section_points(len(t0r))
+            points = self.section_points()
             if crossed_sw is not None and bool(crossed_sw[r].any()):
                 cs, mr = crossed_sw[r], ma[r]
                 t_sw, at_sw = hybrid.locate_switch(self.system, at_points, t0r, t0r + h0r, cs, mr, points)
@@ -236,8 +238,9 @@ class _Run:
             t_cut[r], y_cut[r] = tc, yr
             if self.ys is not None:
                 self.record_outputs(s.idx[a][r], t0r, tc, y0r, h0r, F)
-            if self.dense:
-                self.dense_parts.append((s.idx[a][r], t0r, tc - t0r, y0r, F))
+            if self.dense:            # the interpolant's own length h0r; nothing where the step was undone
+                kept = tc > t0r
+                self.dense_parts.append((s.idx[a][r][kept], t0r[kept], h0r[kept], y0r[kept], F[:, kept]))
         cut = t_cut < t1a             # the field must be re-evaluated where the step was cut
         terminal = self.record_events(a, g0, t_cut, y_cut, y_judge, pa)
         if hit is not None:
@@ -297,6 +300,8 @@ class _Run:
                 r_i, k_i = first.nonzero(as_tuple=True)
                 self.ev_t[j][rows[r_i], k_i] = t_cut[r_i]
                 self.ev_y[j][rows[r_i], k_i] = y_cut[r_i]
+                r_i, k_i = fired.nonzero(as_tuple=True)
+                self.ev_log[j].append((rows[r_i], k_i, t_cut[r_i], y_cut[r_i]))
                 if e.terminal:
                     terminal |= fired.any(1)
             g_all = s.gev[j].clone()
@@ -314,12 +319,14 @@ class _Run:
                 break
             if self.progress is not None and now - last > 1.0:
                 last = now
-                self.progress(self.B - len(self.s.idx), self.B, float(self.s.t.min()))
+                self.progress(self.B - len(self.s.idx), self.B, float(self.direction * self.s.t.min()))
             h, st = self.trial()
             finite = st.finite
             accept = self.control(h, st.err, finite)
             s = self.s
-            underflow = ~accept & (s.ctrl.h < 10 * torch.finfo(self.dt).eps * s.t.abs().clamp_min(1.0))
+            # relative to the spacing of floats at t (as scipy): a problem on any time scale runs
+            min_step = 10 * (torch.nextafter(s.t, torch.full_like(s.t, math.inf)) - s.t)
+            underflow = ~accept & ~(s.ctrl.h >= min_step)      # a nan step is an underflow too
             exhausted = (s.steps + s.rej) >= self.max_steps
             term = self.commit(accept, h, st) if bool(accept.any()) else None
             s = self.s
@@ -337,16 +344,21 @@ class _Run:
             if term is not None:
                 code = torch.where(term, torch.full_like(code, Status.EVENT), code)
             self.finish(done, code)
+        sign = self.direction
         if self.progress is not None:
-            self.progress(self.B, self.B, float(self.out_t.max()) if self.B else 0.0)
+            self.progress(self.B, self.B, float(sign * self.out_t.max()) if self.B else 0.0)
         dense = None
-        if self.dense and self.dense_parts:
-            rows, t0s, hs, y0s, Fs = zip(*self.dense_parts)
+        if self.dense:
+            empty = torch.zeros((0, 0, self.n), dtype=self.dt, device=self.dev)
+            rows, t0s, hs, y0s, Fs = zip(*self.dense_parts) if self.dense_parts else \
+                ([self.out_steps[:0]], [self.out_t[:0]], [self.out_t[:0]], [self.out_y[:0]], [empty])
             dense = DenseOutput(torch.cat(rows), torch.cat(t0s), torch.cat(hs), torch.cat(y0s),
-                                torch.cat(Fs, dim=1), self.B, self.stepper.interpolate)
-        return Solution(self.out_t, self.out_y, self.out_status, self.out_steps, self.out_rej,
-                        self.nfev, self.out_params, self.ev_t, self.ev_y, self.ys, dense,
-                        time.perf_counter() - start)
+                                torch.cat(Fs, dim=1), self.B, self.stepper.interpolate, self.out_y, sign)
+        log = [EventLog.build(parts, self.n, self.dt, self.dev) for parts in self.ev_log]
+        log = [EventLog(g.row, g.component, sign * g.t, g.y) for g in log]
+        return Solution(sign * self.out_t, self.out_y, self.out_status, self.out_steps, self.out_rej,
+                        self.nfev, self.out_params, [None if v is None else sign * v for v in self.ev_t],
+                        self.ev_y, self.ys, dense, time.perf_counter() - start, log)
 
 
 def integrate(system: ODESystem, t0, y0: torch.Tensor, t_end, params: dict | None = None, *,
@@ -367,9 +379,20 @@ def integrate(system: ODESystem, t0, y0: torch.Tensor, t_end, params: dict | Non
     is a polynomial: steps of ``T/4`` pass the test at rtol 1e-12 with a 4e-9 error).
     ``method`` names a registered stepper (``STEPPERS``); ``controller`` a step-size controller
     (default :class:`~numerics.integrate.controller.Controller`).
+    ``t_end < t0`` integrates backward (every trajectory in the same direction): times, events,
+    ``t_eval`` and the dense output are in the original time; an event's ``direction`` refers to
+    the order in which its values are met along the integration, as in ``scipy.integrate``.
+    A row takes the same steps, bit for bit, alone as inside any batch, provided the field computes
+    each row by itself (elementwise arithmetic; a vectorized ``pow``/``exp``/``cos`` or a BLAS
+    product ``y @ A.T`` in the field may round a row differently with its position in the batch).
+    ``Solution.event_log`` (or ``event_times(j, row)``) holds every firing of each event;
+    ``t_events``/``y_events`` keep the first.
     """
     if not isinstance(y0, torch.Tensor) or y0.ndim != 2:
         raise ValueError(f"y0 must be a tensor of shape (batch, n), got {getattr(y0, 'shape', y0)}")
+    if y0.is_complex():
+        raise ValueError(f"y0 must be real, got dtype {y0.dtype} (integrate real and imaginary parts as separate "
+                         "components)")
     if not (rtol > 0 and atol >= 0):
         raise ValueError(f"rtol must be > 0 and atol >= 0, got rtol={rtol}, atol={atol}")
     if max_steps < 1:
@@ -380,7 +403,28 @@ def integrate(system: ODESystem, t0, y0: torch.Tensor, t_end, params: dict | Non
         raise ValueError(f"max_step must be > 0, got {max_step}")
     if method not in STEPPERS:
         raise ValueError(f"method must be one of {sorted(STEPPERS)}, got {method!r}")
+    B, dev = y0.shape[0], y0.device
+    t0 = torch.as_tensor(t0, dtype=torch.float64, device=dev).expand(B)
+    t_end = torch.as_tensor(t_end, dtype=torch.float64, device=dev).expand(B)
+    if bool(torch.isnan(t0).any() | torch.isnan(t_end).any()):
+        raise ValueError("t0 and t_end must be numbers, got nan")
+    forward = bool((t_end >= t0).all())
+    if not forward and not bool((t_end <= t0).all()):
+        raise ValueError("t_end - t0 must have the same sign for every trajectory (run forward and backward "
+                         "trajectories in separate calls)")
+    if h0 is not None and not bool((torch.isfinite(h := torch.as_tensor(h0, dtype=torch.float64)) & (h > 0)).all()):
+        raise ValueError(f"h0 must be finite and > 0 (a step length, also when integrating backward), got {h0}")
+    if t_eval is not None:
+        t_eval = torch.as_tensor(t_eval, dtype=torch.float64, device=dev)
+        lo, hi = torch.minimum(t0, t_end)[:, None], torch.maximum(t0, t_end)[:, None]
+        if t_eval.ndim not in (1, 2) or not bool(((t_eval >= lo) & (t_eval <= hi)).all()):
+            raise ValueError("t_eval must be (T,) or (batch, T) with every time within [t0, t_end] of its trajectory")
     if controller is None:
         controller = Controller() if adaptive else ConstantStep()
+    if not forward:            # backward: integrate the time-reversed system forward in s = -t
+        system = TimeReversed(system)
+        events = [Event(lambda t, y, p, fn=e.fn: fn(-t, y, p), e.terminal, e.direction, e.name) for e in events]
+        t0, t_end = -t0, -t_end
+        t_eval = None if t_eval is None else -t_eval
     return _Run(system, t0, y0.to(torch.float64), t_end, params, rtol, atol, events, t_eval, dense,
-                max_steps, max_wall, h0, progress, controller, max_step, method).run()
+                max_steps, max_wall, h0, progress, controller, max_step, method, 1.0 if forward else -1.0).run()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, NamedTuple
 
 import torch
 
@@ -26,6 +26,27 @@ class Event:
     terminal: bool = True
     direction: int = 0
     name: str = "event"
+
+
+class EventLog(NamedTuple):
+    """Every firing of one event, sorted by trajectory then time: trajectory ``row`` ``(N,)``,
+    ``component`` ``(N,)`` of the event function, time ``t`` ``(N,)`` and state ``y`` ``(N, n)``."""
+
+    row: torch.Tensor
+    component: torch.Tensor
+    t: torch.Tensor
+    y: torch.Tensor
+
+    @staticmethod
+    def build(parts, n, dtype, device) -> "EventLog":
+        """From ``(row, component, t, y)`` chunks in firing order."""
+        if not parts:
+            long = torch.zeros(0, dtype=torch.int64, device=device)
+            return EventLog(long, long.clone(), torch.zeros(0, dtype=dtype, device=device),
+                            torch.zeros(0, n, dtype=dtype, device=device))
+        row, comp, t, y = (torch.cat(c) for c in zip(*parts))
+        order = torch.argsort(row, stable=True)       # chunks come in time order per row
+        return EventLog(row[order], comp[order], t[order], y[order])
 
 
 def repeat_rows(p: dict, R: int, k: int, device) -> dict:

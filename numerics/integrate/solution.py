@@ -24,10 +24,16 @@ class Solution:
     ys: torch.Tensor | None = None  # (B, T, n) states at t_eval (nan where not reached)
     dense: DenseOutput | None = None
     wall: float = 0.0
+    event_log: list = field(default_factory=list)  # per event: EventLog of every firing
 
     @property
     def success(self) -> torch.Tensor:
         return self.status >= 0
+
+    def event_times(self, j: int, row: int) -> torch.Tensor:
+        """Every firing time of event ``j`` on trajectory ``row``, in the order of integration."""
+        log = self.event_log[j]
+        return log.t[log.row == row]
 
     def failures(self) -> dict[str, int]:
         """Counts of each failure reason (empty when every trajectory succeeded)."""

@@ -43,9 +43,28 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+import numpy as np
 import torch
 
 from .tableau import DOP853
+
+
+def terms(weights) -> tuple:
+    """The nonzero ``(index, weight)`` pairs of a weight vector, as Python numbers."""
+    return tuple((j, float(w)) for j, w in enumerate(np.asarray(weights, dtype=np.float64)) if w != 0)
+
+
+def weighted_sum(terms_, K):
+    """``sum_j w_j K[j]`` over ``terms_`` (from :func:`terms`), one elementwise update per term.
+
+    Every element is computed by the same operations in the same order, so a row's value does
+    not depend on the rows beside it (a BLAS contraction such as ``tensordot`` over the stages
+    rounds a row differently with the batch size or its position)."""
+    (j0, w0), *rest = terms_
+    acc = K[j0] * w0
+    for j, w in rest:
+        acc.add_(K[j], alpha=w)
+    return acc
 
 
 class Step(NamedTuple):
@@ -90,13 +109,11 @@ class DOP853Stepper(Stepper):
     def __init__(self, system, rhs, n, rtol, atol, dtype, device):
         super().__init__(system, rhs, n, rtol, atol, dtype, device)
         tab = self.tab = DOP853
-        self.A = torch.as_tensor(tab.A, dtype=dtype, device=device)
-        self.C = torch.as_tensor(tab.c, dtype=dtype, device=device)
-        self.Bw = torch.as_tensor(tab.b, dtype=dtype, device=device)
-        self.E = torch.stack([torch.as_tensor(tab.e5, dtype=dtype, device=device),
-                              torch.as_tensor(tab.e3, dtype=dtype, device=device)])
-        self.D = torch.as_tensor(tab.dense, dtype=dtype, device=device)
-        self.ones = torch.ones(n, dtype=dtype, device=device)   # row sums as matrix products (fast for small n)
+        self.C = [float(c) for c in tab.c]
+        self.a_terms = [terms(tab.A[i, :i]) for i in range(len(tab.c))]
+        self.b_terms = terms(tab.b)
+        self.e5_terms, self.e3_terms = terms(tab.e5), terms(tab.e3)
+        self.d_terms = [terms(d) for d in tab.dense]
 
     def step(self, t, y, f, h, p, mode) -> Step:
         s = self.tab.stages
@@ -105,29 +122,30 @@ class DOP853Stepper(Stepper):
         K = torch.empty((len(self.tab.c), len(t), self.n), dtype=self.dt, device=self.dev)
         K[0] = f
         for i in range(1, s):
-            y_i = torch.addcmul(y, torch.tensordot(self.A[i, :i], K[:i], dims=1), hb)
+            y_i = torch.addcmul(y, weighted_sum(self.a_terms[i], K), hb)
             K[i] = self.rhs(t if auto else t + self.C[i] * h, y_i, p, mode)
-        y_new = torch.addcmul(y, torch.tensordot(self.Bw, K[:s], dims=1), hb)
+        y_new = torch.addcmul(y, weighted_sum(self.b_terms, K), hb)
         K[s] = self.rhs(t if auto else t + h, y_new, p, mode)
         scale = self.atol + self.rtol * torch.maximum(y.abs(), y_new.abs())
-        e53 = (torch.tensordot(self.E, K[:s + 1], dims=1) / scale).square() @ self.ones
-        denom = e53[0] + 0.01 * e53[1]
-        err = h.abs() * e53[0] / torch.sqrt(denom * self.n).clamp_min(1e-300)
-        finite = torch.isfinite(err) & torch.isfinite((y_new + K[s]) @ self.ones)
+        e5 = (weighted_sum(self.e5_terms, K) / scale).square().sum(1)
+        e3 = (weighted_sum(self.e3_terms, K) / scale).square().sum(1)
+        denom = e5 + 0.01 * e3
+        err = h.abs() * e5 / torch.sqrt(denom * self.n).clamp_min(1e-300)
+        finite = torch.isfinite(err) & torch.isfinite(y_new + K[s]).all(1)
         return Step(y_new, K[s], err, finite, K)
 
     def dense(self, stages, t, y, h, y_new, p, mode):
         """The 7 DOP853 interpolation coefficients (3 extra stages)."""
         K, s, hb = stages, self.tab.stages, h[:, None]
         for i in range(s + 1, len(self.tab.c)):
-            dy = torch.tensordot(self.A[i, :i], K[:i], dims=1) * hb
-            K[i] = self.rhs(t + self.C[i] * h, y + dy, p, mode)
+            K[i] = self.rhs(t + self.C[i] * h, torch.addcmul(y, weighted_sum(self.a_terms[i], K), hb), p, mode)
         dyn = y_new - y
         F = torch.empty((7, len(t), self.n), dtype=self.dt, device=self.dev)
         F[0] = dyn
         F[1] = hb * K[0] - dyn
         F[2] = 2 * dyn - hb * (K[s] + K[0])
-        F[3:] = hb * torch.tensordot(self.D, K, dims=1)
+        for j, d in enumerate(self.d_terms):
+            F[3 + j] = hb * weighted_sum(d, K)
         return F
 
     @staticmethod

@@ -39,3 +39,28 @@ class ODESystem:
         for any step (piecewise polynomial, e.g. sign descent) bounds its steps by the time to
         the nearest approaching surface so that none is crossed and recrossed unseen."""
         return None
+
+
+class TimeReversed(ODESystem):
+    """``system`` in the time ``s = -t``: ``dy/ds = -rhs(-s, y)``; switching functions, surface
+    rules and step caps see the original time. Integrating it forward is integrating
+    ``system`` backward."""
+
+    def __init__(self, system: ODESystem):
+        self.system, self.autonomous = system, system.autonomous
+
+    def rhs(self, t, y, p, mode):
+        return -self.system.rhs(-t, y, p, mode)
+
+    def jacobian(self, t, y, p, mode):
+        J = self.system.jacobian(-t, y, p, mode)
+        return None if J is None else -J
+
+    def switches(self, t, y, p):
+        return self.system.switches(-t, y, p)
+
+    def on_switch(self, t, y, p, hit):
+        return self.system.on_switch(-t, y, p, hit)
+
+    def max_step(self, t, y, p, mode):
+        return self.system.max_step(-t, y, p, mode)
