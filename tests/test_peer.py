@@ -296,32 +296,6 @@ def test_dense_output_with_non_terminal_events(problem, stepper):
     assert float(err.max()) < bar(scipy_dense_error(problem, stepper, times, y_true)), err
 
 
-class Bang(ODESystem):
-    """``y' = -sign(y)`` stopping at 0 (a switch): ``y = y0 - t`` until ``t = y0``, then 0."""
-
-    autonomous = True
-
-    def rhs(self, t, y, p, mode):
-        sign = torch.sign(y) if mode is None else mode
-        return -sign * (~p["stop"])[:, None]
-
-    def switches(self, t, y, p):
-        return y * (~p["stop"])[:, None]
-
-    def on_switch(self, t, y, p, hit):
-        return {"stop": p["stop"] | hit[:, 0]}, torch.where(hit, torch.zeros_like(y), y)
-
-
-def test_dense_output_across_a_step_cut_by_a_switch():
-    y0 = _column(0.7, 1.3)
-    sol = integrate(Bang(), 0.0, y0, 2.0, {"stop": torch.zeros(2, dtype=torch.bool)}, rtol=1e-8, atol=1e-10,
-                    dense=True)
-    assert bool((sol.status == SUCCESS).all()) and bool(sol.params["stop"].all())
-    t = torch.linspace(0, 2, 201, dtype=torch.float64)[None].expand(2, -1)
-    exact = (y0 - t).clamp_min(0)
-    assert float((sol.dense(t)[..., 0] - exact).abs().max()) < 1e-8
-
-
 def test_dense_output_of_a_row_without_steps():
     """Row 0 ends where it starts (no step); its dense output at ``t0`` is its own start."""
     sol = integrate(Decay(), 0.0, _column(3.0, 1.0), torch.tensor([0.0, 1.0], dtype=torch.float64), dense=True)
