@@ -16,6 +16,11 @@ Problems (deep diagonal ``L = 3``, reference loss ``f = (x - y)^2/2``, ``y = 1``
                  DOP853 Filippov flow (``numerics.decay.DecayFlow``, ``nu = 0``); no closed form,
                  the error column is their difference.
 
+On the ``smooth`` and ``regression`` rows the peer packages of the ``[bench]`` extra get columns,
+each replaced by a note when its package is absent: torchode ``Dopri5`` and ``Tsit5`` (one step
+size per instance) and diffrax ``Dopri8`` and ``Kvaerno5`` under ``jax.vmap`` + ``jit`` in float64
+(in a child process: jax is imported only there, compilation is untimed like every warm-up).
+
 On the ``q = 1`` problems the exact sign integrator gets its own row (``exact sign``); its
 ``vs ours`` ratio is the DOP853 flow's speed over the exact one's.
 
@@ -28,7 +33,12 @@ every solver). Timings are measurements, never assertions.
 
 from __future__ import annotations
 
+import functools
+import importlib.util
 import math
+import multiprocessing
+import operator
+import queue
 import resource
 import statistics
 import sys
@@ -73,12 +83,26 @@ def exact_x(alpha: np.ndarray, q: float, t: float) -> np.ndarray:
     return 0.5 * (lo + hi)
 
 
+def smooth_field(w, q, xp=np):
+    """``dw_k/dt = -phi_q((x - y) x / w_k)``, ``x = prod_k w_k``, for factors ``(..., L)`` in the
+    array namespace ``xp`` (numpy, torch or jax.numpy)."""
+    x = functools.reduce(operator.mul, [w[..., k] for k in range(w.shape[-1])])[..., None]
+    z = (x - Y) * x / w
+    return -xp.sign(z) * xp.abs(z) ** (q - 1)
+
+
+def regression_field(wf, q, X, y, xp=np):
+    """The ``L = 2`` regression flow ``dw/dt = -phi_q(grad_w F)`` on flattened factors ``(..., 2 d)``
+    (``X``: ``(N, d)`` samples, ``y``: ``(N,)`` targets, ``F = |X x - y|^2 / (2 N)``)."""
+    w = wf.reshape(wf.shape[:-1] + (X.shape[1], 2))
+    x = w[..., 0] * w[..., 1]
+    gr = (x @ X.T - y) @ X / X.shape[0]
+    z = gr[..., None] * xp.stack([w[..., 1], w[..., 0]], -1)
+    return (-xp.sign(z) * xp.abs(z) ** (q - 1)).reshape(wf.shape)
+
+
 def _field(q):
-    def f(t, w):
-        x = np.prod(w)
-        z = (x - Y) * x / w
-        return -np.sign(z) * np.abs(z) ** (q - 1)
-    return f
+    return lambda t, w: smooth_field(w, q)
 
 
 def run_ours(alpha, q, t_end, device, rtol, atol, **kw):
@@ -128,19 +152,25 @@ def run_scipy(alpha, q, t_end, rtol, atol, budget):
     return np.array(out), time.perf_counter() - start, done
 
 
+def on_budget(f, budget):
+    """``f(y)`` as a right-hand side ``(t, y)`` that raises :class:`Budget` once ``budget`` seconds
+    have passed since this call."""
+    start = time.perf_counter()
+
+    def g(t, y):
+        if time.perf_counter() - start > budget:
+            raise Budget
+        return f(y)
+    return g
+
+
 def run_torchdiffeq(alpha, q, t_end, device, rtol, atol, budget):
     try:
         from torchdiffeq import odeint
     except ImportError:
         return None, math.nan, "torchdiffeq not installed (pip install -e .[bench])"
     start = time.perf_counter()
-
-    def f(t, w):
-        if time.perf_counter() - start > budget:
-            raise Budget
-        x = w.prod(-1, keepdim=True)
-        z = (x - Y) * x / w
-        return -torch.sign(z) * z.abs() ** (q - 1)
+    f = on_budget(lambda w: smooth_field(w, q, torch), budget)
     w0 = alpha.to(device)[:, None].expand(-1, L).contiguous()
     try:
         sol = odeint(f, w0, torch.tensor([0.0, t_end], dtype=torch.float64, device=device), rtol=rtol,
@@ -154,6 +184,154 @@ def run_torchdiffeq(alpha, q, t_end, device, rtol, atol, budget):
     return sol[-1].cpu(), time.perf_counter() - start, ""
 
 
+# -- peer packages (the [bench] extra): torchode and diffrax -------------------------------------
+
+TORCHODE = ("Dopri5", "Tsit5")
+DIFFRAX = ("Dopri8", "Kvaerno5")
+COMPILE_BUDGET = 300.0   # seconds for a diffrax child to import jax and compile (untimed)
+
+
+def missing(*packages) -> str:
+    """A note naming the packages that are not installed, or ``""``."""
+    absent = [p for p in packages if importlib.util.find_spec(p) is None]
+    return f"{', '.join(absent)} not installed (pip install -e .[bench])" if absent else ""
+
+
+def run_torchode(method, f, y0, t_end, rtol, atol, budget):
+    """torchode's ``method`` (``Dopri5`` or ``Tsit5``) with its integral controller, which keeps one
+    step size per instance (per row of ``y0``); ``f(y)`` the batched field. Returns
+    ``(final states or None, seconds, note)``."""
+    import torchode
+
+    start = time.perf_counter()
+    term = torchode.ODETerm(on_budget(f, budget))
+    solver = torchode.AutoDiffAdjoint(getattr(torchode, method)(term=term),
+                                      torchode.IntegralController(atol=atol, rtol=rtol, term=term))
+    t_eval = torch.tensor([0.0, t_end], dtype=torch.float64, device=y0.device).expand(len(y0), 2)
+    try:
+        sol = solver.solve(torchode.InitialValueProblem(y0=y0, t_eval=t_eval))
+    except Budget:
+        return None, time.perf_counter() - start, f"stopped after the {budget:g} s budget"
+    if y0.device.type == "cuda":
+        torch.cuda.synchronize()
+    sec, failed = time.perf_counter() - start, int((sol.status != 0).sum())
+    steps = int(sol.stats["n_steps"].max()) if "n_steps" in sol.stats else -1
+    return sol.ys[:, -1].cpu(), sec, (f"{failed} of {len(y0)} failed; " if failed else "") + \
+        f"<= {steps} steps per instance"
+
+
+def _diffrax_serve(jobs, out):
+    """A child process's loop: import jax once (float64), then serve diffrax runs from ``jobs``
+    until ``None``. Each run is ``jax.jit(jax.vmap(diffeqsolve))`` of ``field(y, *args)``, compiled
+    ahead of time (untimed, reported as ``("compiled", s)``), then timed as in :func:`timed`
+    (``("done", final states, seconds, all successful, max steps)``)."""
+    import jax
+
+    jax.config.update("jax_enable_x64", True)
+    import diffrax
+    import jax.numpy as jnp
+
+    for solver, field, args, y0, t_end, rtol, atol, max_steps in iter(jobs.get, None):
+        try:
+            args = tuple(jnp.asarray(a) if isinstance(a, np.ndarray) else a for a in args)
+            fn = {"smooth": smooth_field, "regression": regression_field}[field]
+            term = diffrax.ODETerm(lambda t, y, _, fn=fn, args=args: fn(y, *args, xp=jnp))
+            control = diffrax.PIDController(rtol=rtol, atol=atol)
+
+            def one(y, term=term, control=control, solver=solver, t_end=t_end, max_steps=max_steps):
+                sol = diffrax.diffeqsolve(term, getattr(diffrax, solver)(), 0.0, t_end, None, y,
+                                          stepsize_controller=control, max_steps=max_steps, throw=False)
+                return sol.ys[-1], sol.result == diffrax.RESULTS.successful, sol.stats["num_steps"]
+            y0 = jnp.asarray(y0)
+            start = time.perf_counter()
+            compiled = jax.jit(jax.vmap(one)).lower(y0).compile()
+            out.put(("compiled", time.perf_counter() - start))
+            times = []
+            while len(times) < (1 if times and times[0] >= FAST else 3):
+                start = time.perf_counter()
+                ys, ok, steps = jax.block_until_ready(compiled(y0))
+                times.append(time.perf_counter() - start)
+            out.put(("done", np.asarray(ys), statistics.median(times), bool(np.all(ok)), int(np.max(steps))))
+        except Exception as exc:  # reported to the parent, which prints it in the note
+            out.put(("error", f"{type(exc).__name__}: {exc}"))
+
+
+def _receive(out, child, timeout):
+    """The child's next message within ``timeout`` seconds (``queue.Empty`` past it); an
+    ``("error", ...)`` message if the child died without one."""
+    end = time.perf_counter() + timeout
+    while True:
+        try:
+            return out.get(timeout=min(1.0, max(end - time.perf_counter(), 0.01)))
+        except queue.Empty:
+            if not child.is_alive() and out.empty():
+                return ("error", f"the diffrax process exited with code {child.exitcode}")
+            if time.perf_counter() >= end:
+                raise
+
+
+class DiffraxProcess:
+    """diffrax runs in one child process (spawned on first use): jax is imported only there, once,
+    and a run past its budget is stopped by ending the child (the next run starts a new one)."""
+
+    def __init__(self):
+        self.child = self.jobs = self.out = None
+
+    def run(self, solver, field, args, y0, t_end, rtol, atol, budget, max_steps=1_000_000):
+        """diffrax's ``solver`` under ``jax.vmap`` + ``jit`` (x64) on ``field(y, *args)`` from the rows
+        of ``y0`` (numpy). Returns ``(final states or None, seconds, note)``."""
+        if self.child is None or not self.child.is_alive():
+            ctx = multiprocessing.get_context("spawn")
+            self.jobs, self.out = ctx.Queue(), ctx.Queue()
+            self.child = ctx.Process(target=_diffrax_serve, args=(self.jobs, self.out), daemon=True)
+            self.child.start()
+        self.jobs.put((solver, field, args, y0, t_end, rtol, atol, max_steps))
+        try:
+            msg = _receive(self.out, self.child, COMPILE_BUDGET)
+            if msg[0] == "compiled":
+                msg = _receive(self.out, self.child, budget)
+        except queue.Empty:
+            self.close()
+            return None, budget, f"stopped after the {budget:g} s budget"
+        if msg[0] == "error":
+            return None, math.nan, f"failed: {msg[1]}"
+        _, ys, sec, ok, steps = msg
+        return ys, sec, ("" if ok else "not all successful; ") + f"<= {steps} steps per instance (vmap + jit, x64)"
+
+    def close(self):
+        if self.child is not None:
+            if self.child.is_alive():
+                self.child.kill()
+            self.child.join()
+            self.child = None
+
+
+DIFFRAX_PROCESS = DiffraxProcess()
+
+
+def peer_rows(rows, problem, n, torch_field, field, args, y0, t_end, error, devices, rtol, atol, budget):
+    """The torchode columns (per device) and the diffrax columns (cpu) of one problem:
+    ``torch_field(device)`` the batched torch field ``f(y)`` on a device, ``field(y, *args, xp)``
+    the same for jax, ``y0`` ``(n, m)`` (torch),
+    ``error(final states)`` the achieved error. A package that is not installed gets a note."""
+    note = missing("torchode")
+    for dev in devices:
+        for method in TORCHODE:
+            if note:
+                row(rows, problem, f"torchode {method} ({dev.type})", n, math.nan, math.nan, note)
+                continue
+            ys, sec, msg = timed(run_torchode, method, torch_field(dev), y0.to(dev), t_end, rtol, atol, budget)
+            row(rows, problem, f"torchode {method} ({dev.type})", n, sec, error(ys) if ys is not None else math.nan, msg)
+    note = missing("jax", "diffrax")
+    for solver in DIFFRAX:
+        if note:
+            row(rows, problem, f"diffrax {solver} (cpu)", n, math.nan, math.nan, note)
+            continue
+        ys, sec, msg = DIFFRAX_PROCESS.run(solver, field, args, y0.numpy(), t_end, rtol, atol, budget)
+        row(rows, problem, f"diffrax {solver} (cpu)", n, sec,
+            error(torch.as_tensor(ys)) if ys is not None else math.nan, msg)
+
+
 def warm_up(devices, rtol, atol):
     """One small untimed run of each solver per device (first-call allocation and dispatch
     costs are then paid by no timed row)."""
@@ -163,6 +341,10 @@ def warm_up(devices, rtol, atol):
             run_ours(alpha, q, 1.0, dev, rtol, atol)
         run_exact_sign(alpha, dev)
         run_torchdiffeq(alpha, 2.0, 1.0, dev, rtol, atol, 5.0)
+        if not missing("torchode"):
+            for method in TORCHODE:
+                run_torchode(method, lambda w: smooth_field(w, 2.0, torch), alpha.to(dev)[:, None].expand(-1, L),
+                             1.0, rtol, atol, 5.0)
 
 
 def rel(a, b) -> float:
@@ -190,6 +372,9 @@ def bench_smooth(rows, ns, devices, rtol, atol, budget, scipy_n):
             w, sec_t, note = timed(run_torchdiffeq, alpha, 2.0, 5.0, dev, rtol, atol, budget)
             err = rel(w.prod(-1), exact) if w is not None else math.nan
             row(rows, "smooth q=2", f"torchdiffeq dopri5 ({dev.type})", n, sec_t, err, note)
+        peer_rows(rows, "smooth q=2", n, lambda dev: (lambda w: smooth_field(w, 2.0, torch)), "smooth", (2.0,),
+                  alpha[:, None].expand(-1, L).contiguous(), 5.0, lambda w: rel(w.prod(-1), exact), devices, rtol, atol,
+                  budget)
         k = min(n, scipy_n)
         w, sec_s, done = timed(run_scipy, alpha[:k], 2.0, 5.0, rtol, atol, budget)
         row(rows, "smooth q=2", "scipy DOP853 loop", done, sec_s, rel(np.prod(w, 1), exact[:done]) if done else math.nan,
@@ -273,15 +458,7 @@ def bench_regression(rows, n, devices, rtol, atol, budget):
         tighter = f"at rtol {rtol * 1e-2:g}, towards the package's error"
         for tol, note in ((rtol, ""), (rtol * 1e-2, tighter)):
             start = time.perf_counter()
-
-            def f(t, wf, start=start):
-                if time.perf_counter() - start > budget:
-                    raise Budget
-                w = wf.reshape(n, 50, 2)
-                x = w.prod(-1)
-                gr = ((x @ Xd.T - yd) @ Xd / Xd.shape[0])
-                z = gr[..., None] * w.flip(-1)
-                return (-torch.sign(z) * z.abs() ** 0.5).reshape(n, -1)
+            f = on_budget(lambda wf: regression_field(wf, 1.5, Xd, yd, torch), budget)
             try:
                 sol = odeint(f, w0.to(dev).reshape(n, -1), torch.tensor([0.0, 2.0], dtype=torch.float64, device=dev),
                              rtol=tol, atol=atol * tol / rtol)
@@ -291,6 +468,11 @@ def bench_regression(rows, n, devices, rtol, atol, budget):
             except Budget:
                 row(rows, "regression q=1.5 (50 coords)", f"torchdiffeq dopri5 ({dev.type})", n,
                     time.perf_counter() - start, math.nan, f"stopped after the {budget:g} s budget {note}")
+    peer_rows(rows, "regression q=1.5 (50 coords)", n,
+              lambda dev: (lambda wf: regression_field(wf, 1.5, X.to(dev), y.to(dev), torch)), "regression",
+              (1.5, X.numpy(), y.numpy()), w0.reshape(n, -1), 2.0,
+              lambda wf: float((wf.reshape(n, 50, 2).prod(-1) - ref).abs().max() / ref.abs().max()),
+              devices, rtol, atol, budget)
 
 
 def bench_memory(rows, n, device, rtol, atol):
@@ -316,7 +498,7 @@ def report(rows) -> str:
         base = ours.get((r["problem"], r["block"], dev)) or next(
             (v for (p, n_, d), v in ours.items() if p == r["problem"] and d == "cpu)"), None)
         ratio = "" if r["solver"].startswith("steepmirror") or not base or not math.isfinite(r["rate"]) \
-            else f"{base / r['rate']:.1f}x"
+            else f"{base / r['rate']:.2g}x"
         err = f"{r['error']:.1e}" if math.isfinite(r["error"]) else "-"
         lines.append(f"{r['problem']:<30} {r['solver']:<28} {r['n']:>8} {r['seconds']:>9.3f} "
                      f"{r['rate']:>10.0f} {err:>9} {ratio:>8}  {r['note']}")
@@ -366,6 +548,7 @@ def main(argv=None) -> int:
     print(f"rtol={rtol:g} atol={atol:g}; torch {torch.__version__}; threads {torch.get_num_threads()}; "
           f"devices {', '.join(str(d) for d in devices)}"
           + (f" ({torch.cuda.get_device_name()})" if args.device == "cuda" else ""))
+    DIFFRAX_PROCESS.close()
     print(report(rows))
     return 0
 
