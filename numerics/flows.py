@@ -1,4 +1,4 @@
-"""Steepest flows as batched ODE systems, and the functions that simulate them.
+"""Steepest flows as batched ODE systems (their fields; :mod:`numerics.simulate` runs them).
 
 * parameter space, deep diagonal ``x_i = prod_k w_ik``:
   ``dw_ik/dt = -phi_q(d_i f(x) prod_{j != k} w_ij)``;
@@ -17,29 +17,14 @@ same error control): callables ``(x, grad, p) -> (B, k)``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 
 from . import validate
 from ._generated import torch_kernels as K
-from .arrays import float64
 from .geometry import exclusive_prod, exclusive_products, frozen_phi, pair_products, phi
-from .integrate import ODESystem, Solution, integrate
+from .integrate import ODESystem
 from .jacobians import mirror_jacobian, parameter_jacobian, steepest_slope
 from .losses import Loss
-
-
-def resolve_device(device) -> torch.device:
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError):
-        raise ValueError(f"device must be 'cpu' or 'cuda', got {device!r}") from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device 'cuda' was requested but CUDA is not available on this machine")
-    if dev.type not in ("cpu", "cuda"):
-        raise ValueError(f"device must be 'cpu' or 'cuda', got {device!r}")
-    return dev
 
 
 def frozen_slope(z, q, sigma):
@@ -52,7 +37,7 @@ def frozen_slope(z, q, sigma):
     return torch.where(flip, -slope, slope)
 
 
-class _Flow(ODESystem):
+class Flow(ODESystem):
     """Shared parts: the loss, the extras, the sliding of separable coordinates.
 
     ``q_uniform`` is the common exponent of the batch (a float) or ``None``; at uniform
@@ -65,7 +50,7 @@ class _Flow(ODESystem):
             raise TypeError(f"loss must be a numerics.losses.Loss (e.g. SeparableQuadratic(y)), "
                             f"got {type(loss).__name__}")
         self.loss, self.n, self.extras = loss, n, tuple(extras)
-        _callables(extras=self.extras)
+        validate.callables(extras=self.extras)
         self.n_extra = 0
         self.q_uniform = None
         self.stationary_tol = 1e-9
@@ -164,7 +149,7 @@ class _Flow(ODESystem):
         return p
 
 
-class DeepDiagonalFlow(_Flow):
+class DeepDiagonalFlow(Flow):
     """Parameter-space steepest flow of ``x_i = prod_k w_ik``; state ``w`` flattened (B, n*L)."""
 
     def __init__(self, loss: Loss, n: int, L: int, extras=(), saddle_tol: float = 1e-5):
@@ -255,7 +240,7 @@ class DeepDiagonalFlow(_Flow):
 
 
 
-class MirrorFlow(_Flow):
+class MirrorFlow(Flow):
     """Model-space steepest mirror flow ``dx_i/dt = -phi_q(d_i f)/R''(x_i)``; state ``x``."""
 
     def __init__(self, loss: Loss, n: int, hess, extras=()):
@@ -357,16 +342,7 @@ def balanced_start(w0: torch.Tensor) -> torch.Tensor:
     return ((a - a[..., :1]).abs() <= 4 * torch.finfo(a.dtype).eps * a[..., :1]).all(-1).all(-1)
 
 
-def default_method(system: _Flow, q: torch.Tensor) -> str:
-    """The stepper a simulation uses unless one is named: ``"rodas5"`` (stiff, Rosenbrock) for a
-    coupled loss with some ``1 < q < 2`` and a field whose Jacobian is derived; ``"dop853"``
-    otherwise (smooth ``q = 2``, piecewise-constant sign fields at ``q = 1``, separable losses,
-    whose surfaces are reached and slid on, and decay fields)."""
-    stiff = bool(((q > 1) & (q < 2)).any()) and not system.loss.separable and system.stiff_capable
-    return "rodas5" if stiff else "dop853"
-
-
-class ScalarFlow(_Flow):
+class ScalarFlow(Flow):
     """Parameter-space steepest flow of a scalar model ``x_i = g(w_i)`` (MIR-5):
     ``dw_i/dt = -phi_q(d_i f(x) g'(w_i))``; ``g``/``dg`` are generated kernels."""
 
@@ -401,223 +377,6 @@ class ScalarFlow(_Flow):
 
 
 
-@dataclass
-class FlowResult:
-    """A simulated batch: the integrator's ``Solution`` plus model-level views."""
-
-    solution: Solution
-    system: _Flow
-    state_dim: int
-
-    @property
-    def t(self):
-        return self.solution.t
-
-    @property
-    def state(self):
-        return self.solution.y[:, : self.state_dim]
-
-    @property
-    def extras(self):
-        return self.solution.y[:, self.state_dim:]
-
-    @property
-    def x(self):
-        return self.system.model(self.state)
-
-    @property
-    def w(self):
-        return self.system.split(self.state)
-
-    def ok(self) -> bool:
-        return bool(self.solution.success.all())
-
-    def raise_on_failure(self):
-        fails = self.solution.failures()
-        if fails:
-            desc = ", ".join(f"{v} x {k}" for k, v in fails.items())
-            raise RuntimeError(f"simulation failed for some trajectories: {desc}")
-        return self
-
-
-def factors(w0, device):
-    """The starting factors ``w0`` as a finite float64 tensor ``(B, n, L)`` on ``device``."""
-    w0 = float64(w0, "w0", device)
-    if w0.ndim != 3:
-        raise ValueError(f"w0 must have shape (batch, n, L), got {tuple(w0.shape)}")
-    if not bool(torch.isfinite(w0).all()):
-        raise ValueError("w0 must be finite")
-    validate.depth(w0.shape[2], "L (w0.shape[2])")
-    return w0
-
-
-def _callables(**named):
-    """Refuse non-callable user functions (``extras`` is a sequence of them), naming them."""
-    for name, fn in named.items():
-        for f in (fn if name == "extras" else (fn,)):
-            if not callable(f):
-                raise TypeError(f"{name} must be {'functions' if name == 'extras' else 'a function'}, "
-                                f"got {type(f).__name__}")
-
-
-def _q_tensor(q, B, device):
-    qt = float64(q, "q", device)
-    qt = qt.expand(B).clone() if qt.ndim == 0 else qt
-    if qt.shape != (B,):
-        raise ValueError(f"q must be a number or have one entry per trajectory ({B}), got {tuple(qt.shape)}")
-    if not bool(((qt >= 1) & (qt <= 2)).all()):
-        raise ValueError(f"q must lie in [1, 2] (1 = sign descent, 2 = gradient flow), got "
-                         f"{qt.min().item()}..{qt.max().item()}")
-    return qt
-
-
-def _setup(system, y0, q, loss, *, device, rtol, params=None):
-    """The per-trajectory parameter dict of a run of ``system`` from ``y0`` (and ``y0``)."""
-    B = y0.shape[0]
-    p = {"q": _q_tensor(q, B, device), "frozen": torch.zeros(B, system.n, dtype=torch.bool, device=device),
-         "t_slide": torch.full((B, system.n), float("nan"), dtype=torch.float64, device=device)}
-    p.update(loss.params(B, device))
-    for k, v in (params or {}).items():
-        v = torch.as_tensor(v, device=device)
-        if v.shape[:1] != (B,):
-            raise ValueError(f"parameter {k!r} must have one row per trajectory ({B}), got {tuple(v.shape)}")
-        p[k] = v
-    if bool((p["q"] == p["q"][0]).all()):
-        system.q_uniform = float(p["q"][0])
-    # gradient scale for the stationarity test: 1e3 x rtol of the initial gradient
-    system.stationary_tol = 1e3 * rtol
-    p["g_scale"] = loss.grad(system.model(y0), p).abs().amax(1).clamp_min(1e-300)
-    return system.initialize(y0, p)
-
-
-def _run(system, y0, q, loss, t_end, *, device, extras_dim, rtol, atol, params=None, **kw):
-    B = y0.shape[0]
-    p, y0 = _setup(system, y0, q, loss, device=device, rtol=rtol, params=params)
-    validate.positive(rtol, "rtol")
-    validate.nonnegative(atol, "atol")
-    if system.extras:
-        system._count_extras(system.model(y0), p)
-        y0 = torch.cat([y0, torch.zeros(B, system.n_extra, dtype=torch.float64, device=device)], 1)
-    t_end = float64(t_end, "t_end", device)
-    if not bool(torch.isfinite(t_end).all()) or bool((t_end < 0).any()):
-        raise ValueError("t_end must be finite and >= 0")
-    method = kw.pop("method", None) or default_method(system, p["q"])
-    sol = integrate(system, 0.0, y0, t_end, p, rtol=rtol, atol=atol, method=method, **kw)
-    return FlowResult(sol, system, extras_dim)
-
-
-def simulate_parameter_flow(w0, q, loss: Loss, t_end, *, device="cpu", extras=(), rtol=1e-10,
-                            atol=1e-12, decay=None, nu=0.0, schedule=None, **kw) -> FlowResult:
-    """Simulate the deep diagonal steepest flow from ``w0`` of shape ``(B, n, L)``.
-
-    ``decay``: ``None``, ``"decoupled"`` (``dw/dt = -phi_q(dF/dw) - nu(t) w``) or ``"coupled"``
-    (``dw/dt = -phi_q(dF/dw + nu(t) w)``) with ``nu(t) = nu * schedule(t)``: ``nu`` a number
-    or ``(B,)``, ``schedule`` ``None`` or a torch function ``t (B,) -> (B,)``; see
-    :class:`numerics.decay.DecayFlow` (Filippov sliding at ``q = 1``).
-
-    ``q``: number or ``(B,)``; ``t_end``: number or ``(B,)``; ``params``: extra per-trajectory
-    tensors made available to kernels, events and extras as ``p[name]``; remaining keywords
-    go to :func:`numerics.integrate.integrate` (``events``, ``t_eval``, ``dense``,
-    ``max_steps``, ``max_wall``, ``progress``, ``method``).
-
-    ``method``: the stepper, by default :func:`default_method` (Rodas5 for coupled losses with
-    ``1 < q < 2``, DOP853 otherwise). ``reduce``: integrate a balanced, undecayed start in its
-    ``n`` mirror coordinates (MIR-1, :class:`BalancedReduction`) instead of ``nL`` factors;
-    ``None`` (default) does so where it is exact and the flow is stiff (:func:`_use_reduction`),
-    ``True`` demands it, ``False`` refuses it. The result's ``w`` is the factors either way.
-    """
-    dev = resolve_device(device)
-    w0 = factors(w0, dev)
-    B, n, L = w0.shape
-    # a balanced pair keeps |u|^q - |v|^q = 0 to ~100 rtol, so it arrives at 0 together to within
-    # (100 rtol)^(1/q) <= sqrt(100 rtol) of the factors' scale
-    saddle_tol = (100 * rtol) ** 0.5
-    scale = w0.abs().reshape(B, -1).amax(1).clamp_min(1e-300)
-    params = {"w_scale": scale, **kw.pop("params", {})}
-    undecayed = decay is None and schedule is None and isinstance(nu, (int, float)) and nu == 0
-    if _use_reduction(kw.pop("reduce", None), w0, q, loss, undecayed, extras, kw):
-        system = BalancedReduction(loss, n, L)
-        x0 = w0.prod(-1)
-        params["w_sign"] = torch.sign(w0)
-        res = _run(system, x0, q, loss, t_end, device=dev, extras_dim=n, rtol=rtol, atol=atol,
-                   params=params, **kw)
-        return ReducedResult(res.solution, system, n)
-    if undecayed:
-        system = DeepDiagonalFlow(loss, n, L, extras, saddle_tol=saddle_tol)
-    else:
-        from .decay import DecayFlow
-
-        validate.choice(decay, ("decoupled", "coupled"), "decay")
-        if schedule is not None:
-            _callables(schedule=schedule)
-        nu_t = float64(nu, "nu", dev)
-        if nu_t.ndim > 1 or nu_t.ndim == 1 and nu_t.shape[0] != B:
-            raise ValueError(f"nu must be a number or have one entry per trajectory ({B}), got {tuple(nu_t.shape)}")
-        nu_t = nu_t.expand(B).clone()
-        if not bool((torch.isfinite(nu_t) & (nu_t >= 0)).all()):
-            raise ValueError("nu must be finite and >= 0 (a number or one entry per trajectory)")
-        if decay == "coupled" and schedule is None and not bool(nu_t.any()):
-            decay = "decoupled"          # nu = 0: the same flow; its surfaces d_i f = 0 are not degenerate
-        system = DecayFlow(loss, n, L, decay, schedule, extras, saddle_tol=saddle_tol)
-        params["nu"] = nu_t
-    return _run(system, w0.reshape(B, n * L), q, loss, t_end, device=dev, extras_dim=n * L,
-                rtol=rtol, atol=atol, params=params, **kw)
-
-
-def _use_reduction(reduce, w0, q, loss, undecayed, extras, kw) -> bool:
-    """Whether :func:`simulate_parameter_flow` integrates in mirror coordinates
-    (:class:`BalancedReduction`): where it is exact (no decay, every start balanced) and the
-    output is the same (no extras, events, ``t_eval`` or dense output, which see the factors),
-    automatically when the flow is stiff (coupled loss, some ``1 < q < 2``); ``reduce=True``
-    demands it, ``reduce=False`` refuses it."""
-    if reduce is False:
-        return False
-    exact = undecayed and bool(balanced_start(w0).all())
-    plain = not extras and not kw.get("events") and kw.get("t_eval") is None and not kw.get("dense")
-    if reduce is True:
-        if not (exact and plain):
-            raise ValueError("reduce=True needs a balanced start (|w_ik| equal over k), no decay, and no "
-                             "extras, events, t_eval or dense output")
-        return True
-    qt = torch.as_tensor(q, dtype=torch.float64)
-    return exact and plain and not loss.separable and bool(((qt > 1) & (qt < 2)).any())
-
-
-@dataclass
-class ReducedResult(FlowResult):
-    """A deep diagonal batch simulated in mirror coordinates: ``state`` is ``x``; ``w`` the
-    factors ``sign(w_ik(0)) |x_i|^(1/L)``."""
-
-    @property
-    def w(self):
-        return self.system.factors(self.state, self.solution.params)
-
-
-def simulate_scalar_flow(w0, q, loss: Loss, g, dg, t_end, *, device="cpu", extras=(), rtol=1e-10,
-                         atol=1e-12, **kw) -> FlowResult:
-    """Simulate the scalar model ``x = g(w)`` from ``w0`` of shape ``(B, n)``."""
-    dev = resolve_device(device)
-    w0 = float64(w0, "w0", dev)
-    if w0.ndim != 2:
-        raise ValueError(f"w0 must have shape (batch, n), got {tuple(w0.shape)}")
-    _callables(g=g, dg=dg)
-    system = ScalarFlow(loss, w0.shape[1], g, dg, extras)
-    return _run(system, w0, q, loss, t_end, device=dev, extras_dim=w0.shape[1], rtol=rtol, atol=atol, **kw)
-
-
-def simulate_mirror_flow(x0, q, loss: Loss, hess, t_end, *, device="cpu", extras=(), rtol=1e-10,
-                         atol=1e-12, **kw) -> FlowResult:
-    """Simulate ``dx/dt = -phi_q(grad f)/R''(x)`` from ``x0`` of shape ``(B, n)``;
-    ``hess(x, p)`` returns ``R''`` (e.g. a generated kernel with bound parameters)."""
-    dev = resolve_device(device)
-    x0 = float64(x0, "x0", dev)
-    if x0.ndim != 2:
-        raise ValueError(f"x0 must have shape (batch, n), got {tuple(x0.shape)}")
-    _callables(hess=hess)
-    system = MirrorFlow(loss, x0.shape[1], hess, extras)
-    return _run(system, x0, q, loss, t_end, device=dev, extras_dim=x0.shape[1], rtol=rtol, atol=atol, **kw)
-
-
 class BranchLoss(Loss):
     """The loss of the ``2n`` branch outputs ``(A, B)`` of the two-branch model ``x = A - B``:
     ``f(A - B)``, gradient ``(d f, -d f)``. Both halves vanish together, so sliding and
@@ -642,29 +401,3 @@ class BranchLoss(Loss):
         """``[[H, -H], [-H, H]]`` from the base loss's Hessian ``H``."""
         H = self.base.hess(ab[:, : self.n] - ab[:, self.n:], p)
         return torch.cat([torch.cat([H, -H], 2), torch.cat([-H, H], 2)], 1)
-
-
-@dataclass
-class TwoBranchResult(FlowResult):
-    """A simulated two-branch batch: ``x = A - B``; ``w`` holds the ``(B, 2n, L)`` factors, ``u``
-    rows first."""
-
-    @property
-    def x(self):
-        ab = self.system.model(self.state)
-        n = ab.shape[1] // 2
-        return ab[:, :n] - ab[:, n:]
-
-
-def simulate_two_branch_flow(u0, v0, q, loss: Loss, t_end, **kw) -> TwoBranchResult:
-    """Simulate the two-branch model ``x_i = prod_k u_ik - prod_k v_ik`` from ``u0``, ``v0`` of
-    shape ``(B, n, L)``: the deep diagonal flow of :func:`simulate_parameter_flow` (same keywords,
-    decay included) of the ``2n`` branch outputs under ``f(A - B)``. Events and extras see the
-    ``2n`` branch outputs."""
-    u0 = float64(u0, "u0")
-    v0 = float64(v0, "v0")
-    if u0.ndim != 3 or u0.shape != v0.shape:
-        raise ValueError(f"u0 and v0 must have the same shape (batch, n, L), got {tuple(u0.shape)} "
-                         f"and {tuple(v0.shape)}")
-    res = simulate_parameter_flow(torch.cat([u0, v0], 1), q, BranchLoss(loss, u0.shape[1]), t_end, **kw)
-    return TwoBranchResult(res.solution, res.system, res.state_dim)

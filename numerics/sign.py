@@ -45,13 +45,13 @@ from threadpoolctl import threadpool_limits
 
 from .arrays import float64
 from .decay import DecayFlow
-from .flows import FlowResult, _setup, factors, resolve_device
 from .geometry import exclusive_prod
 from .integrate import EVENT, STEP_BUDGET, SUCCESS, WALL_BUDGET, Event, Solution, integrate
 from .integrate.events import (crossed as _crossed, event_values as _event_values, first_crossing as _first_crossing,
                                on_grid as _on_grid, repeat_rows as _repeat)
 from .polynomials import first_downcrossing, product_polynomial
 from .sign_coupled import END, FROZEN, NONE, SLIDING, CoupledSignPath, balanced
+from .simulate import FlowResult, factors, resolve_device, setup_run
 
 _RUNNING = 100
 
@@ -383,7 +383,7 @@ def simulate_sign_flow(w0, loss, t_end, *, device="cpu", events=(), t_eval=None,
     ``loss`` must be quadratic (``loss.quadratic``: an affine gradient); ``rtol``/``atol``
     set the stationarity tolerance of the sliding rule (``1e3 rtol max|grad f(x0)|``) and the
     accuracy of DOP853 sliding phases (unbalanced starts on coupled losses). Returns a
-    :class:`numerics.flows.FlowResult` whose ``solution.n_steps`` counts events (plus DOP853
+    :class:`numerics.simulate.FlowResult` whose ``solution.n_steps`` counts events (plus DOP853
     steps), ``solution.nfev`` the DOP853 field evaluations (0 on the closed-form path), and whose
     ``solution.params`` hold the final sides, sliding sets, frozen coordinates and ``t_slide``
     (on the closed-form path they are written at the end of the run: user event functions
@@ -401,7 +401,7 @@ def simulate_sign_flow(w0, loss, t_end, *, device="cpu", events=(), t_eval=None,
     system = DecayFlow(loss, n, L, "decoupled", saddle_tol=(100 * rtol) ** 0.5)
     params = {"w_scale": w0.abs().reshape(B, -1).amax(1).clamp_min(1e-300),
               "nu": torch.zeros(B, dtype=torch.float64, device=dev)}
-    p, y0 = _setup(system, w0.reshape(B, n * L), 1.0, loss, device=dev, rtol=rtol, params=params)
+    p, y0 = setup_run(system, w0.reshape(B, n * L), 1.0, loss, device=dev, rtol=rtol, params=params)
     w = system.split(y0).cpu().numpy()
     fast = not loss.separable and all(balanced(w[b]) for b in range(B))
     with threadpool_limits(1) if fast else contextlib.nullcontext():   # latency-bound small linear algebra

@@ -19,6 +19,7 @@ __all__ = [
     "in_open_interval",
     "choice",
     "positive_int",
+    "callables",
 ]
 
 
@@ -95,3 +96,12 @@ def choice(value, options, name: str):
         allowed = ", ".join(repr(o) for o in options)
         raise ValueError(f"{name} must be one of {allowed}, got {value!r}")
     return value
+
+
+def callables(**named):
+    """Refuse non-callable user functions (``extras`` is a sequence of them), naming them."""
+    for name, fn in named.items():
+        for f in (fn if name == "extras" else (fn,)):
+            if not callable(f):
+                raise TypeError(f"{name} must be {'functions' if name == 'extras' else 'a function'}, "
+                                f"got {type(f).__name__}")

@@ -15,11 +15,11 @@ import torch
 
 import theory
 from numerics import bias, optim
-from numerics.flows import (simulate_mirror_flow, simulate_parameter_flow, simulate_scalar_flow,
-                            simulate_two_branch_flow)
 from numerics.integrate import integrate
 from numerics.losses import ExponentialLoss, LinearRegression, SeparableQuadratic
 from numerics.sign import simulate_sign_flow
+from numerics.simulate import (simulate_mirror_flow, simulate_parameter_flow, simulate_scalar_flow,
+                               simulate_two_branch_flow)
 
 W = torch.full((1, 1, 2), 0.5, dtype=torch.float64)
 SQ = SeparableQuadratic(1.0)

@@ -15,8 +15,8 @@ from hypothesis import strategies as st
 from numerics import bias as NB
 from numerics._generated import numpy_kernels as K
 from numerics._generated import torch_kernels as TK
-from numerics.flows import simulate_mirror_flow, simulate_parameter_flow, simulate_two_branch_flow
 from numerics.losses import ExponentialLoss, LinearRegression, SeparableQuadratic
+from numerics.simulate import simulate_mirror_flow, simulate_parameter_flow, simulate_two_branch_flow
 from theory import bias as TB
 
 qs = st.floats(1.0, 2.0)

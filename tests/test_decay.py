@@ -11,9 +11,9 @@ from hypothesis import strategies as st
 
 import theory
 from numerics._generated import torch_kernels as K
-from numerics.flows import simulate_parameter_flow
 from numerics.losses import LinearRegression, SeparableQuadratic
 from numerics.sign import simulate_sign_flow
+from numerics.simulate import simulate_parameter_flow
 
 SCHEDULES = {"constant": (None, lambda t: t),
              "harmonic": (lambda t: 1 / (1 + t), lambda t: math.log1p(t)),

@@ -9,8 +9,8 @@ from hypothesis import strategies as st
 
 import theory
 from numerics._generated import torch_kernels as K
-from numerics.flows import simulate_mirror_flow, simulate_parameter_flow
 from numerics.losses import LinearRegression, SeparableQuadratic
+from numerics.simulate import simulate_mirror_flow, simulate_parameter_flow
 
 
 @settings(max_examples=15)

@@ -12,7 +12,6 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("theory", "numerics", "verify", "docs")
@@ -101,16 +100,6 @@ def test_cycle_finder_finds_a_cycle():
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
 
 
-# numerics.flows runs DecayFlow (numerics.decay), a subclass of its DeepDiagonalFlow: this
-# circle closes only when the fields move out of numerics/flows.py (its split is pending).
-PENDING = [["numerics.decay", "numerics.flows"]]
-
-
 def test_no_import_cycles():
-    found = [c for c in cycles(import_graph()) if c not in PENDING]
+    found = cycles(import_graph())
     assert not found, "import cycles: " + "; ".join(" <-> ".join(c) for c in found)
-
-
-@pytest.mark.xfail(strict=True, reason="numerics.flows <-> numerics.decay until the flows split")
-def test_no_pending_cycles():
-    assert not cycles(import_graph())

@@ -111,7 +111,7 @@ def test_invalid_arguments():
 
 def test_mpmath_reference_agrees_with_dop853():
     """q = 1.5, L = 3 reference problem before arrival, against Taylor series at 30 digits."""
-    from numerics.flows import simulate_parameter_flow
+    from numerics.simulate import simulate_parameter_flow
     from numerics.losses import SeparableQuadratic
 
     w0 = [0.3, 0.35, 0.4]

@@ -6,8 +6,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from numerics.flows import ReducedResult, balanced_start, simulate_parameter_flow
+from numerics.flows import balanced_start
 from numerics.losses import LinearRegression, SeparableQuadratic
+from numerics.simulate import ReducedResult, simulate_parameter_flow
 
 F64 = torch.float64
 

@@ -10,11 +10,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import theory
-from numerics.flows import simulate_parameter_flow
 from numerics.integrate import STEP_BUDGET, SUCCESS
 from numerics.losses import LinearRegression, Loss, SeparableQuadratic
 from numerics.polynomials import earliest_downcrossing, first_downcrossing, product_polynomial, real_roots
 from numerics.sign import simulate_sign_flow
+from numerics.simulate import simulate_parameter_flow
 from verify.common import hitting_event
 
 

@@ -11,11 +11,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from numerics.cholesky import IncrementalCholesky
-from numerics.flows import BranchLoss, simulate_parameter_flow
+from numerics.flows import BranchLoss
 from numerics.integrate import EVENT, STEP_BUDGET, SUCCESS, WALL_BUDGET, Event
 from numerics.losses import LinearRegression, Loss
 from numerics.sign import simulate_sign_flow
 from numerics.sign_coupled import balanced
+from numerics.simulate import simulate_parameter_flow
 
 
 @settings(max_examples=20)

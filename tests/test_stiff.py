@@ -12,10 +12,11 @@ import pytest
 import torch
 from scipy.integrate import solve_ivp
 
-from numerics.flows import DeepDiagonalFlow, MirrorFlow, default_method, simulate_parameter_flow
+from numerics.flows import DeepDiagonalFlow, MirrorFlow
 from numerics.integrate import ODESystem, integrate
 from numerics.integrate.rosenbrock import RODAS5
 from numerics.losses import LinearRegression, SeparableQuadratic
+from numerics.simulate import default_method, simulate_parameter_flow
 
 F64 = torch.float64
 

@@ -13,10 +13,10 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from numerics.flows import simulate_parameter_flow
 from numerics.integrate import MESSAGES
 from numerics.losses import LinearRegression, SeparableQuadratic
 from numerics.sign import simulate_sign_flow
+from numerics.simulate import simulate_parameter_flow
 
 WALL = 4.0
 

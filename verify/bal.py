@@ -5,8 +5,8 @@ from __future__ import annotations
 import torch
 
 from numerics._generated import torch_kernels as K
-from numerics.flows import simulate_parameter_flow
 from numerics.losses import SeparableQuadratic
+from numerics.simulate import simulate_parameter_flow
 
 from .common import ATOL, RTOL_TIGHT, fmt
 from .harness import check

@@ -52,9 +52,9 @@ from tqdm import tqdm
 import theory
 from numerics._generated import numpy_kernels as NK
 from numerics.cli import Parser, add_device, description, positive
-from numerics.flows import resolve_device, simulate_parameter_flow
 from numerics.losses import LinearRegression, SeparableQuadratic
 from numerics.sign import simulate_sign_flow
+from numerics.simulate import resolve_device, simulate_parameter_flow
 
 L, Y = 3, 1.0
 FAST = 1.0          # seconds: shorter runs are repeated (see ``timed``)

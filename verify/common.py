@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import torch
 
-from numerics.flows import simulate_parameter_flow
 from numerics.integrate import Event
 from numerics.losses import SeparableQuadratic
+from numerics.simulate import simulate_parameter_flow
 
 RTOL, ATOL = 1e-12, 1e-14
 RTOL_TIGHT = 1e-13          # conserved quantities: drift <= steps x local error

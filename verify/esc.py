@@ -8,8 +8,8 @@ import torch
 
 import theory
 from numerics._generated import torch_kernels as K
-from numerics.flows import simulate_parameter_flow
 from numerics.losses import SeparableQuadratic
+from numerics.simulate import simulate_parameter_flow
 
 from .common import ATOL, GLOBAL, RTOL, balanced_start, fmt, hitting_event
 from .harness import check, rel_err

@@ -111,7 +111,8 @@ def _converged_event(n, L, X):
 def _simulate(task, loss, alphas, events):
     import torch
 
-    from numerics.flows import BranchLoss, TwoBranchResult, simulate_two_branch_flow
+    from numerics.flows import BranchLoss
+    from numerics.simulate import TwoBranchResult, simulate_two_branch_flow
     from numerics.sign import simulate_sign_flow
 
     w0 = torch.stack([torch.full((DIM, task.L), a, dtype=torch.float64) for a in alphas])

@@ -9,9 +9,9 @@ import numpy as np
 import torch
 
 from numerics import bias as NB
-from numerics.flows import simulate_parameter_flow, simulate_two_branch_flow
 from numerics.integrate import Event
 from numerics.losses import ExponentialLoss, LinearRegression
+from numerics.simulate import simulate_parameter_flow, simulate_two_branch_flow
 
 from .common import ATOL, RTOL, fmt
 from .harness import check

@@ -10,8 +10,8 @@ import torch
 
 import theory
 from numerics._generated import torch_kernels as K
-from numerics.flows import simulate_mirror_flow, simulate_parameter_flow, simulate_scalar_flow
 from numerics.losses import SeparableQuadratic
+from numerics.simulate import simulate_mirror_flow, simulate_parameter_flow, simulate_scalar_flow
 from theory.legendre import local_exponent
 from theory.models import MODELS, ScalarModel
 

@@ -8,10 +8,10 @@ import math
 import numpy as np
 import torch
 
-from numerics.flows import simulate_parameter_flow
 from numerics.geometry import phi
 from numerics.losses import SeparableQuadratic
 from numerics.optim import SignDescent, SteepestDescent
+from numerics.simulate import simulate_parameter_flow
 
 from .common import ATOL, RTOL, fmt
 from .harness import check

@@ -5,7 +5,7 @@ Data (per seed): ``X`` with i.i.d. ``N(0, 1)`` entries, a 5-sparse non-negative 
 unit entries, ``y = X x*``; loss ``f(x) = ||X x - y||^2 / (2 n)``. The *plateau* ends at the
 first time (flows) or step (optimizers) with ``f <= PLATEAU_FRACTION * f(x_0)``.
 
-* Flows ``q in {1.5, 2}``: :func:`numerics.flows.simulate_parameter_flow` (DOP853), ``q = 1``:
+* Flows ``q in {1.5, 2}``: :func:`numerics.simulate.simulate_parameter_flow` (DOP853), ``q = 1``:
   the exact event-driven :func:`numerics.sign.simulate_sign_flow`; every ``alpha`` of a task is
   one batch, read on a log-spaced time grid (the plateau time is the first grid point past the
   threshold, a 3.5 % resolution); each task has a wall budget and reports ``budget`` rather
@@ -53,7 +53,7 @@ def _plateau(times, losses, f0):
 
 def flow(seed: int, q: float, alphas, t_end: float, wall: float) -> dict:
     """The steepest flow of exponent ``q`` from every ``alpha`` (one batch)."""
-    from numerics.flows import simulate_parameter_flow
+    from numerics.simulate import simulate_parameter_flow
     from numerics.sign import simulate_sign_flow
 
     torch.set_num_threads(1)
