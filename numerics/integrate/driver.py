@@ -222,7 +222,7 @@ class _Run:
                 tc = torch.minimum(tc, t_hit)
             cut = tc < t1a[r]
             if bool(cut.any()):
-                tc, redo, failed = hybrid.redo_cut(stepper, cut, tc, t0r, y0r, K[0, a][r], pr,
+                tc, redo, failed = hybrid.redo_cut(stepper, cut, tc, t0r, y0r, s.f[a][r], pr,
                                                    None if ma is None else ma[r])
                 if failed is not None:
                     self.reject_after_cut(torch.arange(len(s.idx), device=self.dev)[a][r][failed[0]], failed)
