@@ -37,6 +37,13 @@ def frozen_slope(z, q, sigma):
     return torch.where(flip, -slope, slope)
 
 
+def check_loss(loss) -> None:
+    """``TypeError`` unless ``loss`` is a :class:`numerics.losses.Loss`."""
+    if not isinstance(loss, Loss):
+        raise TypeError(f"loss must be a numerics.losses.Loss (e.g. SeparableQuadratic(y)), "
+                        f"got {type(loss).__name__}")
+
+
 class Flow(ODESystem):
     """Shared parts: the loss, the extras, the sliding of separable coordinates.
 
@@ -46,9 +53,7 @@ class Flow(ODESystem):
     autonomous = True
 
     def __init__(self, loss: Loss, n: int, extras=()):
-        if not isinstance(loss, Loss):
-            raise TypeError(f"loss must be a numerics.losses.Loss (e.g. SeparableQuadratic(y)), "
-                            f"got {type(loss).__name__}")
+        check_loss(loss)
         self.loss, self.n, self.extras = loss, n, tuple(extras)
         validate.callables(extras=self.extras)
         self.n_extra = 0

@@ -146,8 +146,10 @@ def test_default_method_rule():
     X, y, _ = _regression(6, 4, 0)
     coupled, separable = DeepDiagonalFlow(LinearRegression(X, y), 6, 2), DeepDiagonalFlow(SeparableQuadratic(1.0), 1, 2)
     q = lambda *v: torch.tensor(v, dtype=F64)   # noqa: E731
-    assert default_method(coupled, q(1.5)) == "rodas5"
-    assert default_method(coupled, q(2.0, 1.25)) == "rodas5"
+    assert default_method(coupled, q(1.75)) == "rodas5"
+    assert default_method(coupled, q(1.8, 1.9)) == "rodas5"
+    assert default_method(coupled, q(1.5)) == "dop853"
+    assert default_method(coupled, q(1.75, 1.25)) == "dop853"
     assert default_method(coupled, q(2.0)) == "dop853"
     assert default_method(coupled, q(1.0)) == "dop853"
     assert default_method(separable, q(1.5)) == "dop853"
