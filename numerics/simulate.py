@@ -204,8 +204,8 @@ def _use_reduction(reduce, w0, q, loss, undecayed, extras, kw) -> bool:
     """Whether :func:`simulate_parameter_flow` integrates in mirror coordinates
     (:class:`BalancedReduction`): where it is exact (no decay, every start balanced) and the
     output is the same (no extras, events, ``t_eval`` or dense output, which see the factors),
-    automatically when the flow is stiff (coupled loss, some ``1 < q < 2``); ``reduce=True``
-    demands it, ``reduce=False`` refuses it."""
+    automatically where the default stepper is the stiff one (coupled loss, every ``q`` in
+    ``[STIFF_Q, 2)``: :func:`default_method`); ``reduce=True`` demands it, ``reduce=False`` refuses it."""
     if reduce is False:
         return False
     exact = undecayed and bool(balanced_start(w0).all())
@@ -216,7 +216,7 @@ def _use_reduction(reduce, w0, q, loss, undecayed, extras, kw) -> bool:
                              "extras, events, t_eval or dense output")
         return True
     qt = torch.as_tensor(q, dtype=torch.float64)
-    return exact and plain and not loss.separable and bool(((qt > 1) & (qt < 2)).any())
+    return exact and plain and not loss.separable and bool(((qt >= STIFF_Q) & (qt < 2)).all())
 
 
 @dataclass

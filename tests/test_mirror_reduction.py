@@ -48,12 +48,13 @@ def test_when_the_reduction_is_used():
     unbalanced[0, 0, 0] = 0.31
     assert bool(balanced_start(w0).all()) and not bool(balanced_start(unbalanced).any())
     short = dict(t_end=0.1)
-    assert isinstance(simulate_parameter_flow(w0, 1.5, loss, **short), ReducedResult)        # stiff, exact
+    assert isinstance(simulate_parameter_flow(w0, 1.8, loss, **short), ReducedResult)        # stiff, exact
+    assert not isinstance(simulate_parameter_flow(w0, 1.5, loss, **short), ReducedResult)    # DOP853 default
     assert not isinstance(simulate_parameter_flow(w0, 2.0, loss, **short), ReducedResult)    # not stiff
-    assert not isinstance(simulate_parameter_flow(unbalanced, 1.5, loss, **short), ReducedResult)
-    assert not isinstance(simulate_parameter_flow(w0, 1.5, loss, decay="decoupled", nu=0.1, **short), ReducedResult)
-    assert not isinstance(simulate_parameter_flow(w0, 1.5, loss, dense=True, **short), ReducedResult)
-    assert not isinstance(simulate_parameter_flow(w0, 1.5, loss, reduce=False, **short), ReducedResult)
+    assert not isinstance(simulate_parameter_flow(unbalanced, 1.8, loss, **short), ReducedResult)
+    assert not isinstance(simulate_parameter_flow(w0, 1.8, loss, decay="decoupled", nu=0.1, **short), ReducedResult)
+    assert not isinstance(simulate_parameter_flow(w0, 1.8, loss, dense=True, **short), ReducedResult)
+    assert not isinstance(simulate_parameter_flow(w0, 1.8, loss, reduce=False, **short), ReducedResult)
     sep = torch.full((1, 1, 3), 0.3, dtype=F64)
     assert not isinstance(simulate_parameter_flow(sep, 1.5, SeparableQuadratic(1.0), **short), ReducedResult)
     with pytest.raises(ValueError, match="balanced"):
