@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
 import tempfile
 
@@ -63,11 +64,18 @@ def positive(kind=float):
 
 
 def writable_folder(path: str) -> None:
-    """Create the folder ``path`` if needed and check that a file can be written in it;
-    ``ValueError`` saying what to do otherwise."""
+    """Check that a file can be written in the folder ``path`` (created for the test and removed
+    again if it did not exist: a check leaves nothing behind); ``ValueError`` saying what to do
+    otherwise."""
+    new, probe = None, os.path.abspath(path)
+    while not os.path.exists(probe):
+        new, probe = probe, os.path.dirname(probe)
     try:
         os.makedirs(path, exist_ok=True)
         with tempfile.TemporaryFile(dir=path):
             pass
     except OSError as exc:
         raise ValueError(f"cannot write in {path!r} ({exc.strerror}); choose a writable folder") from None
+    finally:
+        if new is not None:
+            shutil.rmtree(new, ignore_errors=True)

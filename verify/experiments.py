@@ -406,6 +406,7 @@ def main(argv=None) -> int:
         writable_folder(args.out)
     except ValueError as exc:
         p.error(f"argument out: {exc}")
+    os.makedirs(args.out, exist_ok=True)
     start = time.perf_counter()
     tasks = sweep(range(args.seeds), sorted(set(args.q)), args.wall, time.time() + args.deadline)
     rows = []
