@@ -137,8 +137,9 @@ def dln_tables(rows) -> str:
                        for (m,), g in groups(rows, "method").items() if m.startswith("flow"))
     return "\n".join([f"## 3. Deep diagonal regression, k = {dln.K}, n = {dln.N}, L = {dln.DEPTH}", "",
                       f"Plateau end: first time (flows: flow time on a {dln.GRID_POINTS}-point log grid; "
-                      f"optimizers: step) with loss <= {dln.PLATEAU_FRACTION:g} f(x_0). Flows that ran out "
-                      f"of their wall budget ('budget stop') report what they reached; a plateau not left "
+                      f"optimizers: step) with loss <= {dln.PLATEAU_FRACTION:g} f(x_0). Flows stop once "
+                      f"escaped ('escaped': loss <= {dln.STOP_FRACTION:g} f(x_0)). "
+                      f"Flows that ran out of their wall budget ('budget stop') report what they reached; a plateau not left "
                       f"within the budget is censored. Flow run status: {status or 'no flow runs'}.", "",
                       table(hdr, body)]) + "\n"
 
