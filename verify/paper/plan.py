@@ -51,8 +51,8 @@ def tasks(quick: bool = False) -> list[dict]:
             for a in (DECAY_ALPHAS[1::2] if quick else DECAY_ALPHAS) for s in few]
     dln_alphas = DLN_ALPHAS[2:] if quick else DLN_ALPHAS
     out += [dict(experiment="dln_flow", q=q, alphas=list(dln_alphas), t_end=1e2 if quick else 2e4,
-                 wall=10.0 if quick else 45.0, seed=s)
-            for q in ((2.0,) if quick else (2.0, 1.5, 1.0)) for s in range(1 if quick else 2)]
+                 wall=30.0 if quick else 120.0, seed=s)
+            for q in ((2.0,) if quick else (2.0, 1.5, 1.0)) for s in few]
     opts = [("gd", 1e-3)] + [("gd", lr) for lr in DLN_GD_GRID] + [("sign", 1e-3), ("adam", 1e-3)]
     out += [dict(experiment="dln_optimizer", name=n, lr=lr, alphas=list(dln_alphas),
                  steps=300 if quick else 5000, seed=s)
