@@ -47,8 +47,7 @@ from .arrays import float64
 from .decay import DecayFlow
 from .geometry import exclusive_prod
 from .integrate import EVENT, STEP_BUDGET, SUCCESS, WALL_BUDGET, Event, Solution, integrate
-from .integrate.events import (crossed as _crossed, event_values as _event_values, first_crossing as _first_crossing,
-                               on_grid as _on_grid, repeat_rows as _repeat)
+from .integrate.events import crossed, event_values, first_crossing, on_grid, repeat_rows
 from .polynomials import first_downcrossing, product_polynomial
 from .sign_coupled import END, FROZEN, NONE, SLIDING, CoupledSignPath, balanced
 from .simulate import FlowResult, factors, resolve_device, setup_run
@@ -108,7 +107,7 @@ class _SignRun:
         return -u[..., None] * exclusive_prod(fs), fs
 
     def record(self, j, rows, t, y, g_new, g_old):
-        fired = _crossed(g_old, g_new, self.events[j].direction)
+        fired = crossed(g_old, g_new, self.events[j].direction)
         if self.ev_t[j] is None:
             k = g_new.shape[1]
             self.ev_t[j] = torch.full((self.B, k), math.nan, dtype=torch.float64, device=self.dev)
@@ -130,8 +129,8 @@ class _SignRun:
             def on_path(tt, e=e):       # the event on the exact path at times tt (R, k)
                 R, k = tt.shape
                 y = at(torch.arange(R, device=self.dev).repeat_interleave(k), tt.reshape(-1)).reshape(R, k, -1)
-                return _on_grid(lambda *a: _event_values(e, *a), tt, y, _repeat(pr, R, k, self.dev))
-            t_hit = _first_crossing(on_path, _event_values(e, t0, y0, pr), t0, t0 + dt, e.direction)
+                return on_grid(lambda *a: event_values(e, *a), tt, y, repeat_rows(pr, R, k, self.dev))
+            t_hit = first_crossing(on_path, event_values(e, t0, y0, pr), t0, t0 + dt, e.direction)
             early = t_hit < t0 + dt
             dt = torch.where(early, t_hit - t0, dt)
             stopped |= early
@@ -142,7 +141,7 @@ class _SignRun:
         terminal event fired, per row."""
         terminal = torch.zeros(len(idx), dtype=torch.bool, device=self.dev)
         for j, e in enumerate(self.events):
-            terminal |= self.record(j, idx, t1, y1, _event_values(e, t1, y1, pr), _event_values(e, t0, y0, pr))
+            terminal |= self.record(j, idx, t1, y1, event_values(e, t1, y1, pr), event_values(e, t0, y0, pr))
         if self.ys is not None:
             te = self.t_eval[idx]
             inside = (te > t0[:, None]) & (te <= t1[:, None])
