@@ -28,7 +28,7 @@ def _imbalance(w, q):
 @settings(max_examples=12)
 @given(st.floats(1.0, 2.0), st.integers(2, 5), st.floats(0.1, 1.0), st.sampled_from(sorted(SCHEDULES)),
        st.booleans(), st.integers(0, 2**31 - 1))
-def test_decoupled_imbalance_decays_at_rate_q_nu(q, L, nu, sched, coupled_loss, seed):
+def test_decoupled_imbalance_decays_at_rate_q_nu(guarded, q, L, nu, sched, coupled_loss, seed):
     """BAL-2 on random imbalanced starts, separable or regression losses, any schedule."""
     g = torch.Generator().manual_seed(seed)
     w0 = (0.3 + 0.7 * torch.rand(1, 3, L, generator=g, dtype=torch.float64)) * \
@@ -40,8 +40,8 @@ def test_decoupled_imbalance_decays_at_rate_q_nu(q, L, nu, sched, coupled_loss, 
         loss = SeparableQuadratic(2 * torch.rand(3, generator=g, dtype=torch.float64) - 1)
     schedule, integral = SCHEDULES[sched]
     T = 0.6
-    res = simulate_parameter_flow(w0, q, loss, T, decay="decoupled", nu=nu, schedule=schedule, rtol=1e-11,
-                                  atol=1e-13, max_wall=20)
+    res = guarded(simulate_parameter_flow, w0, q, loss, T, decay="decoupled", nu=nu, schedule=schedule,
+                  rtol=1e-11, atol=1e-13, max_steps=2000)   # the 12 examples need <= 423 steps
     assert res.ok(), res.solution.failures()
     pred = _imbalance(w0, q) * math.exp(-q * nu * integral(T))
     scale = (w0.abs() ** q).amax()
@@ -74,11 +74,11 @@ def test_coupled_sign_flow_keeps_differences_while_the_condition_holds():
     (2, 1.5, 0.5, 2.0, "coupled"),       # finite-time arrival, frozen at rest
     (3, 1.5, 0.3, 1.0, "decoupled"),     # m = 1: y - nu^2
 ])
-def test_long_run_equilibria(L, q, nu, y, decay):
+def test_long_run_equilibria(guarded, L, q, nu, y, decay):
     x_star = theory.equilibrium(L, q, nu, y, decay)
     w0 = torch.full((1, 1, L), ((x_star + y) / 2) ** (1 / L), dtype=torch.float64)
-    res = simulate_parameter_flow(w0, q, SeparableQuadratic(y), 80.0, decay=decay, nu=nu, rtol=1e-12,
-                                  atol=1e-14, max_wall=20)
+    res = guarded(simulate_parameter_flow, w0, q, SeparableQuadratic(y), 80.0, decay=decay, nu=nu, rtol=1e-12,
+                  atol=1e-14, max_steps=500)     # the 7 cases need <= 102 steps
     assert res.ok()
     assert abs(float(res.x[0, 0]) - x_star) <= 1e-8 * x_star
     if decay == "decoupled" and q == 1 and y > nu ** -L:
@@ -111,7 +111,7 @@ def test_coupled_depth_three_collapses_in_finite_time(alpha, expect):
 
 
 @pytest.mark.parametrize("decay", ["decoupled", "coupled"])
-def test_regression_with_decay_slides_without_chattering(decay):
+def test_regression_with_decay_slides_without_chattering(guarded, decay):
     """An overdetermined regression (several gradient components vanish together at its
     regularized minimizer): the q = 1 flow slides there and ends at rest, without chattering;
     without decay the sign flow is a descent."""
@@ -122,10 +122,10 @@ def test_regression_with_decay_slides_without_chattering(decay):
     w0 = torch.full((2, 5, 2), 0.3, dtype=torch.float64)
     te = torch.linspace(0.1, 4.0, 40, dtype=torch.float64)
     nu = torch.tensor([0.0, 0.2], dtype=torch.float64)
-    res = [simulate_parameter_flow(w0[:1], 1.0, loss, 4.0, decay=decay, nu=v, rtol=1e-10, atol=1e-12, t_eval=te,
-                                   max_wall=30) for v in nu]
+    res = [guarded(simulate_parameter_flow, w0[:1], 1.0, loss, 4.0, decay=decay, nu=v, rtol=1e-10, atol=1e-12,
+                   t_eval=te, max_steps=100) for v in nu]      # no chattering: 16 steps suffice
     for r in res:
-        assert r.ok() and int(r.solution.n_steps.max()) < 1000
+        assert r.ok()
         assert bool(r.solution.params["slide"].any())
     x = res[0].solution.ys.reshape(40, 5, 2).prod(-1)
     f = loss.value(x, {"y": loss.y.expand(40, -1)})
