@@ -45,12 +45,14 @@ from threadpoolctl import threadpool_limits
 
 from .arrays import float64
 from .decay import DecayFlow
+from .flows import check_loss
 from .geometry import exclusive_prod
 from .integrate import EVENT, STEP_BUDGET, SUCCESS, WALL_BUDGET, Event, Solution, integrate
 from .integrate.events import crossed, event_values, first_crossing, on_grid, repeat_rows
+from .losses import check_dimension
 from .polynomials import first_downcrossing, product_polynomial
 from .sign_coupled import END, FROZEN, NONE, SLIDING, CoupledSignPath, balanced
-from .simulate import FlowResult, factors, resolve_device, setup_run
+from .simulate import FlowResult, end_times, factors, resolve_device, setup_run
 
 _RUNNING = 100
 
@@ -64,9 +66,7 @@ class _SignRun:
         B, dev = y0.shape[0], y0.device
         self.B, self.dev = B, dev
         self.t = torch.zeros(B, dtype=torch.float64, device=dev)
-        self.t_end = float64(t_end, "t_end", dev).expand(B).clone()
-        if not bool(torch.isfinite(self.t_end).all()) or bool((self.t_end < 0).any()):
-            raise ValueError("t_end must be finite and >= 0")
+        self.t_end = end_times(t_end, B, dev)
         self.events, self.max_events, self.max_wall = tuple(events), max_events, max_wall
         self.rtol, self.atol = rtol, atol
         self.status = torch.full((B,), _RUNNING, dtype=torch.int64, device=dev)
@@ -75,8 +75,11 @@ class _SignRun:
         self.nfev = 0
         w = system.split(self.y)
         self.fs = torch.sign(w)                     # factor signs (a factor at 0: its direction)
-        self.t_eval = None if t_eval is None else \
-            torch.as_tensor(t_eval, dtype=torch.float64, device=dev).expand(B, -1).contiguous()
+        self.t_eval = None if t_eval is None else float64(t_eval, "t_eval", dev)
+        if self.t_eval is not None:
+            if self.t_eval.ndim not in (1, 2) or self.t_eval.ndim == 2 and self.t_eval.shape[0] != B:
+                raise ValueError(f"t_eval must have shape (T,) or ({B}, T), got {tuple(self.t_eval.shape)}")
+            self.t_eval = self.t_eval.expand(B, -1).contiguous()
         self.ys = None if t_eval is None else torch.full((B, self.t_eval.shape[1], y0.shape[1]), math.nan,
                                                          dtype=torch.float64, device=dev)
         if self.ys is not None:
@@ -390,6 +393,8 @@ def simulate_sign_flow(w0, loss, t_end, *, device="cpu", events=(), t_eval=None,
     """
     dev = resolve_device(device)
     w0 = factors(w0, dev)
+    check_loss(loss)
+    check_dimension(loss, w0.shape, "w0", "batch, n, L")
     if not getattr(loss, "quadratic", False):
         raise ValueError("loss must be quadratic (affine gradient, loss.quadratic = True) for exact sign descent")
     if not (rtol > 0 and atol >= 0):
