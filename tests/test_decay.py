@@ -41,11 +41,25 @@ def test_decoupled_imbalance_decays_at_rate_q_nu(guarded, q, L, nu, sched, coupl
     schedule, integral = SCHEDULES[sched]
     T = 0.6
     res = guarded(simulate_parameter_flow, w0, q, loss, T, decay="decoupled", nu=nu, schedule=schedule,
-                  rtol=1e-11, atol=1e-13, max_steps=2000)   # the 12 examples need <= 423 steps
+                  rtol=1e-11, atol=1e-13, max_steps=2000)   # examples need <= 423 steps but one (below)
     assert res.ok(), res.solution.failures()
     pred = _imbalance(w0, q) * math.exp(-q * nu * integral(T))
     scale = (w0.abs() ** q).amax()
     assert float((_imbalance(res.w, q) - pred).abs().max() / scale) < 1e-8
+
+
+@pytest.mark.xfail(strict=True, reason="known defect: near q = 1 a decoupled-decay flow from this imbalanced "
+                   "start takes > 32,000 steps (> 120 s) before t = 0.6 (BAL-2's Hypothesis draw found it)")
+def test_decoupled_decay_near_q_one_finishes_within_its_step_budget():
+    """q = 1.136, L = 2, nu(t) = 0.1/(1 + t), separable target, seed 5450 (the Hypothesis example of
+    the test above): the other examples need <= 167 steps; this one stalls near t = 0.44."""
+    g = torch.Generator().manual_seed(5450)
+    w0 = (0.3 + 0.7 * torch.rand(1, 3, 2, generator=g, dtype=torch.float64)) * \
+        torch.where(torch.rand(1, 3, 2, generator=g) < 0.3, -1.0, 1.0).double()
+    loss = SeparableQuadratic(2 * torch.rand(3, generator=g, dtype=torch.float64) - 1)
+    res = simulate_parameter_flow(w0, 1.1360716761780447, loss, 0.6, decay="decoupled", nu=0.1,
+                                  schedule=SCHEDULES["harmonic"][0], rtol=1e-11, atol=1e-13, max_steps=2000)
+    assert res.ok(), res.solution.failures()
 
 
 def test_coupled_and_decoupled_coincide_at_q_2():
