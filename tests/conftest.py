@@ -1,4 +1,5 @@
 import os
+import subprocess
 
 import pytest
 import torch
@@ -24,7 +25,7 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip)
 
 
-HANG_GUARD_S = 300.0     # seconds: far beyond any run's need on a loaded 2-core machine
+HANG_GUARD_S = 600.0     # seconds: far beyond any run's need on a loaded 2-core machine
 
 
 @pytest.fixture(scope="session")
@@ -42,3 +43,12 @@ def guarded():
                         "wall time before their step budget; no verdict on this machine")
         return res
     return run
+
+
+def run_guarded(args, timeout: float = HANG_GUARD_S, **kw) -> subprocess.CompletedProcess:
+    """``subprocess.run(args)`` capturing text output; its ``timeout`` is only a hang guard: an
+    overrun skips the test (no verdict), it never passes or fails it."""
+    try:
+        return subprocess.run(args, capture_output=True, text=True, timeout=timeout, **kw)
+    except subprocess.TimeoutExpired:
+        pytest.skip(f"hang guard: {' '.join(map(str, args))[:80]} ran past {timeout:g} s; no verdict")

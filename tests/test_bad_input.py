@@ -6,7 +6,6 @@ flags: one line on stderr, exit 2). Module tests keep their own finer cases."""
 
 from __future__ import annotations
 
-import subprocess
 import sys
 
 import numpy as np
@@ -14,6 +13,7 @@ import pytest
 import torch
 
 import theory
+from conftest import run_guarded
 from numerics import bias, optim
 from numerics.integrate import integrate
 from numerics.losses import ExponentialLoss, LinearRegression, SeparableQuadratic
@@ -164,7 +164,7 @@ CLI = [
 
 @pytest.mark.parametrize("args", CLI, ids=[" ".join(a) for a in CLI])
 def test_cli_refuses_bad_input_in_one_line(args):
-    p = subprocess.run([sys.executable, "-m", *args], capture_output=True, text=True, timeout=120)
+    p = run_guarded([sys.executable, "-m", *args])
     assert p.returncode == 2, p.stdout + p.stderr
     lines = p.stderr.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in p.stderr, p.stderr

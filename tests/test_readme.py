@@ -11,11 +11,12 @@ import json
 import os
 import re
 import shlex
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from conftest import run_guarded
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()
@@ -44,13 +45,9 @@ def commands() -> list[str]:
     return [ln for ln in lines if ln.startswith(("python -m", "steepmirror"))]
 
 
-def run(args, timeout=HANG_GUARD, **kw):
+def run(args, **kw):
     env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONWARNINGS": "always"}
-    try:
-        return subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True,
-                              timeout=timeout, **kw)
-    except subprocess.TimeoutExpired:
-        pytest.skip(f"hang guard: {' '.join(args)[:60]} ran past {timeout} s (no verdict)")
+    return run_guarded(args, timeout=HANG_GUARD, cwd=ROOT, env=env, **kw)
 
 
 # Runs each snippet of the JSON list on stdin as a script (namespace of its own, __name__ ==

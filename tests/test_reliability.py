@@ -11,14 +11,14 @@ import time
 
 import pytest
 
-from conftest import HANG_GUARD_S
+from conftest import HANG_GUARD_S, run_guarded
 from verify import all as verify_all
 from verify import load_checks
 from verify.harness import REGISTRY
 
 
-def run(*args, timeout=600):
-    return subprocess.run([sys.executable, "-m", *args], capture_output=True, text=True, timeout=timeout)
+def run(*args):
+    return run_guarded([sys.executable, "-m", *args])
 
 
 def test_every_check_documents_tolerance_and_mutation():
@@ -104,7 +104,7 @@ def test_ctrl_c_prints_the_results_so_far(tmp_path):
     ("verify.all", ["--device", "gpu"]),
 ])
 def test_cli_flags_are_validated(module, args):
-    p = run(module, *args, timeout=120)
+    p = run(module, *args)
     assert p.returncode == 2
     assert p.stderr.strip(), "an error message is expected"
 
