@@ -234,9 +234,11 @@ def bregman_point(geometry: Geometry, X, y, *, tol: float = 1e-14, maxiter: int 
     the geometry (:func:`farkas_certificate`), else ``ArithmeticError``.
     """
     X, y = _f64(X, "X"), _f64(y, "y")
-    if X.ndim != 2 or y.shape != (X.shape[0],) or X.shape[1] != geometry.x0.shape[-1]:
-        raise ValueError(f"bregman_point: X must be of shape (N, n) with n = {geometry.x0.shape[-1]} "
-                         f"(the size of x0) and y shape (N,); got X {X.shape} and y {y.shape}")
+    n = geometry.x0.shape[-1]
+    if X.ndim != 2 or X.shape[1] != n:
+        raise ValueError(f"X must have shape (N, {n}) (n = {n}, the size of x0), got {X.shape}")
+    if y.shape != (X.shape[0],):
+        raise ValueError(f"y must have shape ({X.shape[0]},) (one value per row of X), got {y.shape}")
     lam = np.zeros(X.shape[0])
     it, err, mu = 0, math.inf, 0.0
     for it in range(1, maxiter + 1):

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import torch
 
-from . import validate
 from ._generated import torch_kernels as K
 from .geometry import exclusive_prod, exclusive_products, frozen_phi, pair_products, phi
 from .integrate import ODESystem
@@ -35,6 +34,32 @@ def frozen_slope(z, q, sigma):
         return slope
     flip = (sigma != 0) & (z != 0) & (sigma != torch.sign(z))
     return torch.where(flip, -slope, slope)
+
+
+EXTRAS_SIGNATURE = "(x, grad, p) -> (B, k) tensor"
+HESS_SIGNATURE = ("(x, p) -> R''(x) of the shape of x (a generated kernel with further arguments: "
+                  "numerics.bind(kernel, L=...))")
+
+
+def user_call(name: str, signature: str, fn, args, shape=None):
+    """``fn(*args)``, a user function given as argument ``name``, checked to return a tensor of
+    ``shape`` (default: that of ``args[0]``; ``None`` entries: any size there). A call that fails
+    on its arguments (``TypeError``) or a wrong result raises one error naming ``name`` and its
+    ``signature``."""
+    try:
+        out = fn(*args)
+    except TypeError as exc:
+        raise TypeError(f"{name} must be a function {signature}; calling it with "
+                        f"{len(args)} arguments failed: {exc}") from exc
+    shape = tuple(args[0].shape) if shape is None else shape
+    ok = isinstance(out, torch.Tensor) and out.ndim == len(shape) and all(
+        want is None or got == want for got, want in zip(out.shape, shape))
+    if not ok:
+        got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+        want = "(" + ", ".join("k" if d is None else str(d) for d in shape) + ")"
+        raise ValueError(f"{name} must be a function {signature}: it must return a tensor of shape "
+                         f"{want}, got {got}")
+    return out
 
 
 def check_loss(loss) -> None:
@@ -54,8 +79,11 @@ class Flow(ODESystem):
 
     def __init__(self, loss: Loss, n: int, extras=()):
         check_loss(loss)
+        if not isinstance(extras, (list, tuple)) or not all(callable(e) for e in extras):
+            got = type(extras).__name__ if not isinstance(extras, (list, tuple)) else \
+                ", ".join(type(e).__name__ for e in extras)
+            raise TypeError(f"extras must be a list of functions {EXTRAS_SIGNATURE}, e.g. extras=[f]; got {got}")
         self.loss, self.n, self.extras = loss, n, tuple(extras)
-        validate.callables(extras=self.extras)
         self.n_extra = 0
         self.q_uniform = None
         self.stationary_tol = 1e-9
@@ -99,9 +127,13 @@ class Flow(ODESystem):
         g = g * (~p["frozen"])
         return torch.cat([dstate] + [e(x, g, p) for e in self.extras], dim=1)
 
-    def _count_extras(self, x, p):
+    def check_user_functions(self, y0, p):
+        """Call each user function once at the start, before the run: a wrong signature or
+        return shape raises one error naming the argument and what it must be. Sets ``n_extra``."""
+        x = self.model(y0)
         g = self.loss.grad(x, p)
-        self.n_extra = sum(e(x, g, p).shape[1] for e in self.extras)
+        self.n_extra = sum(user_call("extras", EXTRAS_SIGNATURE, e, (x, g, p), (x.shape[0], None)).shape[1]
+                           for e in self.extras)
 
     def initialize(self, y0, p):
         """Set up per-trajectory state from the start (``(p, y0)``); the hybrid sliding flows
@@ -258,6 +290,10 @@ class MirrorFlow(Flow):
     def model(self, y):
         return y[:, : self.n]
 
+    def check_user_functions(self, y0, p):
+        user_call("hess", HESS_SIGNATURE, self.hess, (y0[:, : self.n], p))
+        super().check_user_functions(y0, p)
+
     def _move(self, y, p, tau):
         return torch.cat([y[:, : self.n] + tau, y[:, self.n:]], 1)
 
@@ -360,6 +396,11 @@ class ScalarFlow(Flow):
 
     def model(self, y):
         return self.g(y[:, : self.n])
+
+    def check_user_functions(self, y0, p):
+        for name, fn in (("g", self.g), ("dg", self.dg)):
+            user_call(name, f"w -> {name}(w) of the shape of w", fn, (y0[:, : self.n],))
+        super().check_user_functions(y0, p)
 
     def _move(self, y, p, tau):
         return torch.cat([y[:, : self.n] + tau, y[:, self.n:]], 1)

@@ -18,6 +18,7 @@ from .forward import jacfwd
 class Loss:
     separable = False
     has_minimizer = True   # False: no stationary point (exponential loss on separable data)
+    dim: int | None = None  # the number of coordinates x_i it takes (None: any)
 
     def value(self, x, p):  # pragma: no cover - interface
         raise NotImplementedError
@@ -38,8 +39,20 @@ class Loss:
             k: v[None] for k, v in pb.items()})[0]))(x, p)
 
 
-def _per_trajectory(v, batch, device):
+def check_dimension(loss: Loss, shape, name: str, layout: str) -> None:
+    """``ValueError`` unless the start ``name`` of ``shape`` (axes named by ``layout``, e.g.
+    ``"batch, n, L"``) has the ``loss.dim`` coordinates the loss takes along its axis ``n``."""
+    if loss.dim is not None and shape[1] != loss.dim:
+        want = layout.replace(" n,", f" {loss.dim},").replace(" n", f" {loss.dim}")
+        raise ValueError(f"{name} must have shape ({want}) to match the loss ({type(loss).__name__} takes "
+                         f"{loss.dim} coordinates), got {tuple(shape)}")
+
+
+def _per_trajectory(v, batch, device, name):
     """A target shared by the batch ``(k,)`` or given per trajectory ``(B, k)``, as ``(B, k)``."""
+    if v.ndim > 2 or v.ndim == 2 and v.shape[0] != batch:
+        raise ValueError(f"{name} must have shape ({v.shape[-1]},) (shared) or ({batch}, {v.shape[-1]}) (one row "
+                         f"per trajectory), got {tuple(v.shape)}")
     v = v.to(device)
     return (v if v.ndim == 2 else v.expand(batch, v.shape[-1])).clone()
 
@@ -49,9 +62,10 @@ def _samples(A, b, a_name, b_name):
     float64 tensors, their shapes checked."""
     A, b = float64(A, a_name), float64(b, b_name)
     if A.ndim != 2:
-        raise ValueError(f"{a_name} must be a matrix, got shape {tuple(A.shape)}")
-    if b.shape[-1] != A.shape[0]:
-        raise ValueError(f"{b_name} must have {A.shape[0]} entries (rows of {a_name}), got {b.shape[-1]}")
+        raise ValueError(f"{a_name} must have shape (N, n) (a matrix), got {tuple(A.shape)}")
+    if b.ndim not in (1, 2) or b.shape[-1] != A.shape[0]:
+        raise ValueError(f"{b_name} must have shape ({A.shape[0]},) or (B, {A.shape[0]}) (one entry per row of "
+                         f"{a_name}), got {tuple(b.shape)}")
     return A, b
 
 
@@ -66,9 +80,10 @@ class SeparableQuadratic(Loss):
             self.y = self.y[None]
         if not bool(torch.isfinite(self.y).all()):
             raise ValueError("y must be finite")
+        self.dim = self.y.shape[-1] if self.y.shape[-1] > 1 else None     # one target: any n
 
     def params(self, batch, device):
-        return {"y": _per_trajectory(self.y, batch, device)}
+        return {"y": _per_trajectory(self.y, batch, device, "y")}
 
     def value(self, x, p):
         return 0.5 * (x - p["y"]).square().sum(-1)
@@ -89,9 +104,10 @@ class LinearRegression(Loss):
         self.X, self.y = _samples(X, y, "X", "y")
         if not (bool(torch.isfinite(self.X).all()) and bool(torch.isfinite(self.y).all())):
             raise ValueError("X and y must be finite")
+        self.dim = self.X.shape[1]
 
     def params(self, batch, device):
-        return {"y": _per_trajectory(self.y, batch, device)}
+        return {"y": _per_trajectory(self.y, batch, device, "y")}
 
     def residual(self, x, p):
         return x @ self.X.to(x.device).T - p["y"]
@@ -123,9 +139,10 @@ class ExponentialLoss(Loss):
         self.Z, self.labels = _samples(Z, labels, "Z", "labels")
         if not (bool(torch.isfinite(self.Z).all()) and bool((self.labels.abs() == 1).all())):
             raise ValueError("Z must be finite and labels must be +1 or -1")
+        self.dim = self.Z.shape[1]
 
     def params(self, batch, device):
-        return {"labels": _per_trajectory(self.labels, batch, device)}
+        return {"labels": _per_trajectory(self.labels, batch, device, "labels")}
 
     def margins(self, x, p):
         return p["labels"] * (x @ self.Z.to(x.device).T)

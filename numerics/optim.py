@@ -61,6 +61,23 @@ def tree_map(fn, tree, *rest):
     return fn(tree, *rest)
 
 
+def check_same_shapes(tree, other, name: str, other_name: str, path: str = "") -> None:
+    """``ValueError`` unless ``other`` has the structure and leaf shapes of ``tree`` (before they are
+    combined leaf by leaf: a silent broadcast or a truncated ``zip`` would hide the mismatch)."""
+    if isinstance(tree, (dict, list, tuple)):
+        kind = dict if isinstance(tree, dict) else (list, tuple)
+        keys = sorted(tree) if isinstance(tree, dict) else range(len(tree))
+        if not isinstance(other, kind) or (sorted(other) if isinstance(other, dict) else range(len(other))) != keys:
+            raise ValueError(f"{other_name}{path} must have the structure of {name}{path} "
+                             f"({type(tree).__name__} of {len(tree)}), got {type(other).__name__} of "
+                             f"{len(other) if hasattr(other, '__len__') else '-'}")
+        for k in keys:
+            check_same_shapes(tree[k], other[k], name, other_name, f"{path}[{k!r}]")
+    elif tree is not None and other is not None and tuple(tree.shape) != tuple(getattr(other, "shape", ())):
+        raise ValueError(f"{other_name}{path} must have shape {tuple(tree.shape)} (that of {name}{path}), "
+                         f"got {tuple(getattr(other, 'shape', ()))}")
+
+
 def _stateless(fn) -> GradientTransformation:
     def update(updates, state, params=None):
         return fn(updates, params), state
@@ -86,6 +103,7 @@ def add_decayed_weights(weight_decay: float) -> GradientTransformation:
     def fn(updates, params):
         if params is None:
             raise ValueError("add_decayed_weights needs params in update(updates, state, params)")
+        check_same_shapes(updates, params, "updates", "params")
         return tree_map(lambda u, w: u + wd * w, updates, params)
     return _stateless(fn)
 
@@ -132,6 +150,7 @@ def chain(*transforms: GradientTransformation) -> GradientTransformation:
 
 def apply_updates(params, updates):
     """``params + updates`` leaf by leaf (new tensors; the inputs are not modified)."""
+    check_same_shapes(params, updates, "params", "updates")
     return tree_map(lambda w, u: w + u, params, updates)
 
 

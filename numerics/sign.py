@@ -45,13 +45,14 @@ from threadpoolctl import threadpool_limits
 
 from .arrays import float64
 from .decay import DecayFlow
+from .flows import check_loss
 from .geometry import exclusive_prod
 from .integrate import EVENT, STEP_BUDGET, SUCCESS, WALL_BUDGET, Event, Solution, integrate
-from .integrate.events import (crossed as _crossed, event_values as _event_values, first_crossing as _first_crossing,
-                               on_grid as _on_grid, repeat_rows as _repeat)
+from .integrate.events import crossed, event_values, first_crossing, on_grid, repeat_rows
+from .losses import check_dimension
 from .polynomials import first_downcrossing, product_polynomial
 from .sign_coupled import END, FROZEN, NONE, SLIDING, CoupledSignPath, balanced
-from .simulate import FlowResult, factors, resolve_device, setup_run
+from .simulate import FlowResult, end_times, factors, resolve_device, setup_run
 
 _RUNNING = 100
 
@@ -65,9 +66,7 @@ class _SignRun:
         B, dev = y0.shape[0], y0.device
         self.B, self.dev = B, dev
         self.t = torch.zeros(B, dtype=torch.float64, device=dev)
-        self.t_end = float64(t_end, "t_end", dev).expand(B).clone()
-        if not bool(torch.isfinite(self.t_end).all()) or bool((self.t_end < 0).any()):
-            raise ValueError("t_end must be finite and >= 0")
+        self.t_end = end_times(t_end, B, dev)
         self.events, self.max_events, self.max_wall = tuple(events), max_events, max_wall
         self.rtol, self.atol = rtol, atol
         self.status = torch.full((B,), _RUNNING, dtype=torch.int64, device=dev)
@@ -76,8 +75,11 @@ class _SignRun:
         self.nfev = 0
         w = system.split(self.y)
         self.fs = torch.sign(w)                     # factor signs (a factor at 0: its direction)
-        self.t_eval = None if t_eval is None else \
-            torch.as_tensor(t_eval, dtype=torch.float64, device=dev).expand(B, -1).contiguous()
+        self.t_eval = None if t_eval is None else float64(t_eval, "t_eval", dev)
+        if self.t_eval is not None:
+            if self.t_eval.ndim not in (1, 2) or self.t_eval.ndim == 2 and self.t_eval.shape[0] != B:
+                raise ValueError(f"t_eval must have shape (T,) or ({B}, T), got {tuple(self.t_eval.shape)}")
+            self.t_eval = self.t_eval.expand(B, -1).contiguous()
         self.ys = None if t_eval is None else torch.full((B, self.t_eval.shape[1], y0.shape[1]), math.nan,
                                                          dtype=torch.float64, device=dev)
         if self.ys is not None:
@@ -108,7 +110,7 @@ class _SignRun:
         return -u[..., None] * exclusive_prod(fs), fs
 
     def record(self, j, rows, t, y, g_new, g_old):
-        fired = _crossed(g_old, g_new, self.events[j].direction)
+        fired = crossed(g_old, g_new, self.events[j].direction)
         if self.ev_t[j] is None:
             k = g_new.shape[1]
             self.ev_t[j] = torch.full((self.B, k), math.nan, dtype=torch.float64, device=self.dev)
@@ -130,8 +132,8 @@ class _SignRun:
             def on_path(tt, e=e):       # the event on the exact path at times tt (R, k)
                 R, k = tt.shape
                 y = at(torch.arange(R, device=self.dev).repeat_interleave(k), tt.reshape(-1)).reshape(R, k, -1)
-                return _on_grid(lambda *a: _event_values(e, *a), tt, y, _repeat(pr, R, k, self.dev))
-            t_hit = _first_crossing(on_path, _event_values(e, t0, y0, pr), t0, t0 + dt, e.direction)
+                return on_grid(lambda *a: event_values(e, *a), tt, y, repeat_rows(pr, R, k, self.dev))
+            t_hit = first_crossing(on_path, event_values(e, t0, y0, pr), t0, t0 + dt, e.direction)
             early = t_hit < t0 + dt
             dt = torch.where(early, t_hit - t0, dt)
             stopped |= early
@@ -142,7 +144,7 @@ class _SignRun:
         terminal event fired, per row."""
         terminal = torch.zeros(len(idx), dtype=torch.bool, device=self.dev)
         for j, e in enumerate(self.events):
-            terminal |= self.record(j, idx, t1, y1, _event_values(e, t1, y1, pr), _event_values(e, t0, y0, pr))
+            terminal |= self.record(j, idx, t1, y1, event_values(e, t1, y1, pr), event_values(e, t0, y0, pr))
         if self.ys is not None:
             te = self.t_eval[idx]
             inside = (te > t0[:, None]) & (te <= t1[:, None])
@@ -391,6 +393,8 @@ def simulate_sign_flow(w0, loss, t_end, *, device="cpu", events=(), t_eval=None,
     """
     dev = resolve_device(device)
     w0 = factors(w0, dev)
+    check_loss(loss)
+    check_dimension(loss, w0.shape, "w0", "batch, n, L")
     if not getattr(loss, "quadratic", False):
         raise ValueError("loss must be quadratic (affine gradient, loss.quadratic = True) for exact sign descent")
     if not (rtol > 0 and atol >= 0):

@@ -14,7 +14,7 @@ from .decay import DecayFlow
 from .flows import (BalancedReduction, BranchLoss, DeepDiagonalFlow, Flow, MirrorFlow, ScalarFlow,
                     balanced_start, check_loss)
 from .integrate import Solution, integrate
-from .losses import Loss
+from .losses import Loss, check_dimension
 
 
 def resolve_device(device) -> torch.device:
@@ -107,6 +107,16 @@ def _q_tensor(q, B, device):
     return qt
 
 
+def end_times(t_end, B: int, device) -> torch.Tensor:
+    """``t_end`` (a number or one per trajectory) as a finite, non-negative ``(B,)`` tensor."""
+    t_end = float64(t_end, "t_end", device)
+    if t_end.shape not in ((), (1,), (B,)):
+        raise ValueError(f"t_end must have shape () or ({B},) (one per trajectory), got {tuple(t_end.shape)}")
+    if not bool(torch.isfinite(t_end).all()) or bool((t_end < 0).any()):
+        raise ValueError("t_end must be finite and >= 0")
+    return t_end.expand(B).clone()
+
+
 def setup_run(system, y0, q, loss, *, device, rtol, params=None):
     """The per-trajectory parameter dict of a run of ``system`` from ``y0`` (and ``y0``)."""
     B = y0.shape[0]
@@ -120,6 +130,7 @@ def setup_run(system, y0, q, loss, *, device, rtol, params=None):
         p[k] = v
     if bool((p["q"] == p["q"][0]).all()):
         system.q_uniform = float(p["q"][0])
+    system.check_user_functions(y0, p)
     # gradient scale for the stationarity test: 1e3 x rtol of the initial gradient
     system.stationary_tol = 1e3 * rtol
     p["g_scale"] = loss.grad(system.model(y0), p).abs().amax(1).clamp_min(1e-300)
@@ -132,11 +143,8 @@ def _run(system, y0, q, loss, t_end, *, device, extras_dim, rtol, atol, params=N
     validate.positive(rtol, "rtol")
     validate.nonnegative(atol, "atol")
     if system.extras:
-        system._count_extras(system.model(y0), p)
         y0 = torch.cat([y0, torch.zeros(B, system.n_extra, dtype=torch.float64, device=device)], 1)
-    t_end = float64(t_end, "t_end", device)
-    if not bool(torch.isfinite(t_end).all()) or bool((t_end < 0).any()):
-        raise ValueError("t_end must be finite and >= 0")
+    t_end = end_times(t_end, B, device)
     method = kw.pop("method", None) or default_method(system, p["q"])
     sol = integrate(system, 0.0, y0, t_end, p, rtol=rtol, atol=atol, method=method, **kw)
     return FlowResult(sol, system, extras_dim)
@@ -151,7 +159,9 @@ def simulate_parameter_flow(w0, q, loss: Loss, t_end, *, device="cpu", extras=()
     or ``(B,)``, ``schedule`` ``None`` or a torch function ``t (B,) -> (B,)``; see
     :class:`numerics.decay.DecayFlow` (Filippov sliding at ``q = 1``).
 
-    ``q``: number or ``(B,)``; ``t_end``: number or ``(B,)``; ``params``: extra per-trajectory
+    ``q``: number or ``(B,)``; ``t_end``: number or ``(B,)``; ``extras``: a list of quadratures
+    integrated with the state, each ``f(x, grad, p) -> (B, k)`` (``x`` ``(B, n)``, ``grad`` the
+    loss gradient at ``x``), read back as ``result.extras``; ``params``: extra per-trajectory
     tensors made available to kernels, events and extras as ``p[name]``; remaining keywords
     go to :func:`numerics.integrate.integrate` (``events``, ``t_eval``, ``dense``,
     ``max_steps``, ``max_wall``, ``progress``, ``method``).
@@ -165,6 +175,7 @@ def simulate_parameter_flow(w0, q, loss: Loss, t_end, *, device="cpu", extras=()
     check_loss(loss)
     dev = resolve_device(device)
     w0 = factors(w0, dev)
+    check_dimension(loss, w0.shape, "w0", "batch, n, L")
     B, n, L = w0.shape
     _q_tensor(q, B, dev)                  # q checked before the method and reduction look at it
     # a balanced pair keeps |u|^q - |v|^q = 0 to ~100 rtol, so it arrives at 0 together to within
@@ -231,11 +242,30 @@ class ReducedResult(FlowResult):
 
 def simulate_scalar_flow(w0, q, loss: Loss, g, dg, t_end, *, device="cpu", extras=(), rtol=1e-10,
                          atol=1e-12, **kw) -> FlowResult:
-    """Simulate the scalar model ``x = g(w)`` from ``w0`` of shape ``(B, n)``."""
+    """Simulate the steepest flow ``dw_i/dt = -phi_q(d_i f(x) g'(w_i))`` of a scalar model
+    ``x_i = g(w_i)`` (MIR-5) from ``w0`` of shape ``(B, n)``.
+
+    ``g``, ``dg``: torch functions ``w -> g(w)``, ``w -> g'(w)`` (elementwise, shape of ``w``);
+    ``extras``: a list of quadratures ``f(x, grad, p) -> (B, k)`` integrated with the state
+    (``result.extras``); ``q``, ``t_end``, ``rtol``, ``atol`` and the remaining keywords as in
+    :func:`simulate_parameter_flow`. ``result.x`` is ``g(w)``, ``result.w`` is ``w``. Example::
+
+        import torch
+        from numerics import simulate_scalar_flow
+        from numerics.losses import SeparableQuadratic
+
+        w0 = torch.full((2, 1), 0.3, dtype=torch.float64)
+        res = simulate_scalar_flow(w0, 1.5, SeparableQuadratic(1.0), torch.sinh, torch.cosh, 1.0)
+        print(res.x[0, 0].item())     # x = sinh(w) after t = 1, on its way to y = 1
+
+    Your own ``g`` as text: ``theory.model("w**3 + w").compile()`` gives its ``g`` and ``dg``
+    kernels (``verify.mir.simulate_model`` runs the whole path)."""
     dev = resolve_device(device)
     w0 = float64(w0, "w0", dev)
     if w0.ndim != 2:
         raise ValueError(f"w0 must have shape (batch, n), got {tuple(w0.shape)}")
+    check_loss(loss)
+    check_dimension(loss, w0.shape, "w0", "batch, n")
     validate.callables(g=g, dg=dg)
     system = ScalarFlow(loss, w0.shape[1], g, dg, extras)
     return _run(system, w0, q, loss, t_end, device=dev, extras_dim=w0.shape[1], rtol=rtol, atol=atol, **kw)
@@ -243,12 +273,20 @@ def simulate_scalar_flow(w0, q, loss: Loss, g, dg, t_end, *, device="cpu", extra
 
 def simulate_mirror_flow(x0, q, loss: Loss, hess, t_end, *, device="cpu", extras=(), rtol=1e-10,
                          atol=1e-12, **kw) -> FlowResult:
-    """Simulate ``dx/dt = -phi_q(grad f)/R''(x)`` from ``x0`` of shape ``(B, n)``;
-    ``hess(x, p)`` returns ``R''`` (e.g. a generated kernel with bound parameters)."""
+    """Simulate ``dx/dt = -phi_q(grad f)/R''(x)`` from ``x0`` of shape ``(B, n)``.
+
+    ``hess(x, p)`` returns ``R''(x)`` (shape of ``x``; ``p`` the per-trajectory parameters,
+    ``p["q"]`` among them). A generated kernel takes its parameters as further arguments: bind
+    them with :func:`numerics.bind`, e.g. ``bind(K.mir1_hess, L=3)`` (``q`` comes from ``p``) or
+    ``bind(theory.model("w**3 + w").compile()["hess"])``. ``extras``: a list of quadratures
+    ``f(x, grad, p) -> (B, k)`` integrated with the state (``result.extras``); the remaining
+    keywords as in :func:`simulate_parameter_flow`."""
     dev = resolve_device(device)
     x0 = float64(x0, "x0", dev)
     if x0.ndim != 2:
         raise ValueError(f"x0 must have shape (batch, n), got {tuple(x0.shape)}")
+    check_loss(loss)
+    check_dimension(loss, x0.shape, "x0", "batch, n")
     validate.callables(hess=hess)
     system = MirrorFlow(loss, x0.shape[1], hess, extras)
     return _run(system, x0, q, loss, t_end, device=dev, extras_dim=x0.shape[1], rtol=rtol, atol=atol, **kw)
@@ -269,12 +307,14 @@ class TwoBranchResult(FlowResult):
 def simulate_two_branch_flow(u0, v0, q, loss: Loss, t_end, **kw) -> TwoBranchResult:
     """Simulate the two-branch model ``x_i = prod_k u_ik - prod_k v_ik`` from ``u0``, ``v0`` of
     shape ``(B, n, L)``: the deep diagonal flow of :func:`simulate_parameter_flow` (same keywords,
-    decay included) of the ``2n`` branch outputs under ``f(A - B)``. Events and extras see the
-    ``2n`` branch outputs."""
+    decay included) of the ``2n`` branch outputs under ``f(A - B)``. Events and extras
+    (``f(x, grad, p) -> (B, k)``) see the ``2n`` branch outputs as ``x``."""
     u0 = float64(u0, "u0")
     v0 = float64(v0, "v0")
     if u0.ndim != 3 or u0.shape != v0.shape:
         raise ValueError(f"u0 and v0 must have the same shape (batch, n, L), got {tuple(u0.shape)} "
                          f"and {tuple(v0.shape)}")
+    check_loss(loss)
+    check_dimension(loss, u0.shape, "u0", "batch, n, L")
     res = simulate_parameter_flow(torch.cat([u0, v0], 1), q, BranchLoss(loss, u0.shape[1]), t_end, **kw)
     return TwoBranchResult(res.solution, res.system, res.state_dim)

@@ -99,9 +99,7 @@ def choice(value, options, name: str):
 
 
 def callables(**named):
-    """Refuse non-callable user functions (``extras`` is a sequence of them), naming them."""
+    """Refuse non-callable user functions, naming them."""
     for name, fn in named.items():
-        for f in (fn if name == "extras" else (fn,)):
-            if not callable(f):
-                raise TypeError(f"{name} must be {'functions' if name == 'extras' else 'a function'}, "
-                                f"got {type(f).__name__}")
+        if not callable(fn):
+            raise TypeError(f"{name} must be a function, got {type(fn).__name__}")

@@ -6,7 +6,6 @@ flags: one line on stderr, exit 2). Module tests keep their own finer cases."""
 
 from __future__ import annotations
 
-import subprocess
 import sys
 
 import numpy as np
@@ -14,6 +13,7 @@ import pytest
 import torch
 
 import theory
+from conftest import run_guarded
 from numerics import bias, optim
 from numerics.integrate import integrate
 from numerics.losses import ExponentialLoss, LinearRegression, SeparableQuadratic
@@ -109,6 +109,40 @@ def test_api_refuses_bad_input_naming_the_argument(call, exc, name):
         call()
 
 
+LR3 = LinearRegression(torch.ones(4, 3, dtype=torch.float64), torch.ones(4, dtype=torch.float64))   # n = 3
+X02 = torch.full((1, 2), 0.2, dtype=torch.float64)
+SUM = lambda x, g, p: x.sum(1)                    # noqa: E731  (B,), not (B, k)
+
+SHAPES = [
+    # one row per public entry point: a bad shape raises "<arg> must have shape ..., got ..."
+    (lambda: simulate_parameter_flow(W, 1.5, LR3, 1.0), "w0"),
+    (lambda: simulate_parameter_flow(W, 1.5, SQ, torch.ones(3)), "t_end"),
+    (lambda: simulate_scalar_flow(X02, 1.5, LR3, torch.sinh, torch.cosh, 1.0), "w0"),
+    (lambda: simulate_scalar_flow(X02, 1.5, SQ, lambda w: w[:, :1], torch.cosh, 1.0), "g"),
+    (lambda: simulate_mirror_flow(X02, 1.5, LR3, lambda x, p: x, 1.0), "x0"),
+    (lambda: simulate_mirror_flow(X02, 1.5, SQ, lambda x, p: x.sum(1), 1.0), "hess"),
+    (lambda: simulate_mirror_flow(X02, 1.5, SQ, lambda x, p: x, 1.0, extras=[SUM]), "extras"),
+    (lambda: simulate_parameter_flow(W, 1.5, SQ, 1.0, extras=[SUM]), "extras"),
+    (lambda: simulate_two_branch_flow(W, W, 1.5, LR3, 1.0), "u0"),
+    (lambda: simulate_sign_flow(W, LR3, 1.0), "w0"),
+    (lambda: simulate_sign_flow(W, SQ, 1.0, t_eval=torch.full((2, 2, 2), 0.5)), "t_eval"),
+    (lambda: integrate(None, 0.0, torch.ones(2, 3, dtype=torch.float64), torch.ones(3)), "t_end"),
+    (lambda: simulate_parameter_flow(W, 1.5, SeparableQuadratic(torch.ones(3, 1)), 1.0), "y"),
+    (lambda: LinearRegression(torch.ones(3), torch.ones(3)), "X"),
+    (lambda: LinearRegression(torch.ones(3, 2), torch.ones(4)), "y"),
+    (lambda: ExponentialLoss(torch.ones(3, 2), torch.ones(2)), "labels"),
+    (lambda: optim.apply_updates([torch.ones(3)], [torch.ones(1)]), r"updates\[0\]"),
+    (lambda: optim.add_decayed_weights(0.1).update([torch.ones(3)], None, [torch.ones(2)]), r"params\[0\]"),
+    (lambda: bias.bregman_point(bias.Balanced(2, 2.0, np.full(3, 0.1)), np.ones((2, 3)), np.ones(3)), "y"),
+]
+
+
+@pytest.mark.parametrize("call, name", SHAPES, ids=[f"shape{i}-{n}" for i, (_, n) in enumerate(SHAPES)])
+def test_bad_shape_names_the_argument_and_the_shape(call, name):
+    with pytest.raises(ValueError, match=rf"^{name} must (have shape|be a function .* of shape)"):
+        call()
+
+
 CLI = [
     ("verify.all", "--only", "XYZ-9"),
     ("verify.all", "--device", "tpu"),
@@ -130,7 +164,7 @@ CLI = [
 
 @pytest.mark.parametrize("args", CLI, ids=[" ".join(a) for a in CLI])
 def test_cli_refuses_bad_input_in_one_line(args):
-    p = subprocess.run([sys.executable, "-m", *args], capture_output=True, text=True, timeout=120)
+    p = run_guarded([sys.executable, "-m", *args])
     assert p.returncode == 2, p.stdout + p.stderr
     lines = p.stderr.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in p.stderr, p.stderr

@@ -153,7 +153,7 @@ def test_bregman_point_matches_a_gradient_flow_run():
 
 
 def test_bregman_point_rejects_bad_shapes():
-    with pytest.raises(ValueError, match="X must be"):
+    with pytest.raises(ValueError, match=r"X must have shape \(N, 3\)"):
         NB.bregman_point(NB.Balanced(2, 2.0, np.ones(3)), np.ones((2, 4)), np.ones(2))
     with pytest.raises(ValueError, match="x0"):
         NB.Balanced(2, 2.0, np.array([0.0, 1.0]))

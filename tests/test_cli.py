@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 
 import pytest
 
+from conftest import run_guarded
 
-def run(*args, timeout=300):
-    return subprocess.run([sys.executable, "-m", *args], capture_output=True, text=True, timeout=timeout)
+
+def run(*args):
+    return run_guarded([sys.executable, "-m", *args])
 
 
 def test_verify_all_runs_selected_checks_and_writes_json(tmp_path):
@@ -61,7 +62,7 @@ def test_theory_cli_prints_closed_forms():
 
 def test_verify_all_json_to_a_folder_or_unwritable_path_fails_before_any_check(tmp_path):
     for target in (str(tmp_path), "/proc/no/such/dir/r.json"):
-        p = run("verify.all", "--json", target, timeout=120)
+        p = run("verify.all", "--json", target)
         assert p.returncode == 2 and "--json" in p.stderr and "[ 1/" not in p.stderr, p.stderr
         assert len(p.stderr.strip().splitlines()) == 1 and "Traceback" not in p.stderr
 
@@ -91,8 +92,7 @@ def test_theory_cli_imbalance_takes_one_constant_per_factor():
 
 
 def test_console_script_dispatches_to_the_modules():
-    p = subprocess.run([sys.executable, "-m", "steepmirror", "theory", "escape-class", "--L", "3", "--q", "2"],
-                       capture_output=True, text=True, timeout=300)
+    p = run("steepmirror", "theory", "escape-class", "--L", "3", "--q", "2")
     assert p.returncode == 0 and p.stdout.split()[0] == "polynomial"
-    p = subprocess.run([sys.executable, "-m", "steepmirror", "nope"], capture_output=True, text=True, timeout=60)
+    p = run("steepmirror", "nope")
     assert p.returncode == 2 and "choose from" in p.stderr

@@ -6,11 +6,12 @@ import math
 
 import pytest
 import torch
-from hypothesis import given, settings
+from hypothesis import given, reject, settings
 from hypothesis import strategies as st
 
 import theory
 from numerics._generated import torch_kernels as K
+from numerics.integrate import STEP_BUDGET
 from numerics.losses import LinearRegression, SeparableQuadratic
 from numerics.sign import simulate_sign_flow
 from numerics.simulate import simulate_parameter_flow
@@ -28,7 +29,7 @@ def _imbalance(w, q):
 @settings(max_examples=12)
 @given(st.floats(1.0, 2.0), st.integers(2, 5), st.floats(0.1, 1.0), st.sampled_from(sorted(SCHEDULES)),
        st.booleans(), st.integers(0, 2**31 - 1))
-def test_decoupled_imbalance_decays_at_rate_q_nu(q, L, nu, sched, coupled_loss, seed):
+def test_decoupled_imbalance_decays_at_rate_q_nu(guarded, q, L, nu, sched, coupled_loss, seed):
     """BAL-2 on random imbalanced starts, separable or regression losses, any schedule."""
     g = torch.Generator().manual_seed(seed)
     w0 = (0.3 + 0.7 * torch.rand(1, 3, L, generator=g, dtype=torch.float64)) * \
@@ -40,12 +41,30 @@ def test_decoupled_imbalance_decays_at_rate_q_nu(q, L, nu, sched, coupled_loss, 
         loss = SeparableQuadratic(2 * torch.rand(3, generator=g, dtype=torch.float64) - 1)
     schedule, integral = SCHEDULES[sched]
     T = 0.6
-    res = simulate_parameter_flow(w0, q, loss, T, decay="decoupled", nu=nu, schedule=schedule, rtol=1e-11,
-                                  atol=1e-13, max_wall=20)
+    res = guarded(simulate_parameter_flow, w0, q, loss, T, decay="decoupled", nu=nu, schedule=schedule,
+                  rtol=1e-11, atol=1e-13, max_steps=2000)   # examples need <= 423 steps
+    if int(res.solution.status[0]) == STEP_BUDGET:
+        reject()       # the known limit pinned below (a strict xfail): no verdict on BAL-2 from it
     assert res.ok(), res.solution.failures()
     pred = _imbalance(w0, q) * math.exp(-q * nu * integral(T))
     scale = (w0.abs() ** q).amax()
     assert float((_imbalance(res.w, q) - pred).abs().max() / scale) < 1e-8
+
+
+@pytest.mark.xfail(strict=True, reason="README Known limits: an equilibrium next to a non-Lipschitz surface "
+                   "(decoupled decay, q near 1) takes DOP853 > 32,000 steps (> 120 s) before t = 0.6")
+def test_decoupled_decay_near_q_one_finishes_within_its_step_budget():
+    """q = 1.136, L = 2, nu(t) = 0.1/(1 + t), separable target, seed 5450 (an example of the test
+    above; the others need <= 167 steps): coordinate 2 approaches its equilibrium
+    |d_2 f w_2k| = (nu |w_2k|)^(1/(q-1)) ~ 1e-9, next to d_2 f = 0 where phi_q has slope
+    ~ |z|^(q-2): stiff, and decay flows have no derived Jacobian for Rodas5."""
+    g = torch.Generator().manual_seed(5450)
+    w0 = (0.3 + 0.7 * torch.rand(1, 3, 2, generator=g, dtype=torch.float64)) * \
+        torch.where(torch.rand(1, 3, 2, generator=g) < 0.3, -1.0, 1.0).double()
+    loss = SeparableQuadratic(2 * torch.rand(3, generator=g, dtype=torch.float64) - 1)
+    res = simulate_parameter_flow(w0, 1.1360716761780447, loss, 0.6, decay="decoupled", nu=0.1,
+                                  schedule=SCHEDULES["harmonic"][0], rtol=1e-11, atol=1e-13, max_steps=2000)
+    assert res.ok(), res.solution.failures()
 
 
 def test_coupled_and_decoupled_coincide_at_q_2():
@@ -74,11 +93,11 @@ def test_coupled_sign_flow_keeps_differences_while_the_condition_holds():
     (2, 1.5, 0.5, 2.0, "coupled"),       # finite-time arrival, frozen at rest
     (3, 1.5, 0.3, 1.0, "decoupled"),     # m = 1: y - nu^2
 ])
-def test_long_run_equilibria(L, q, nu, y, decay):
+def test_long_run_equilibria(guarded, L, q, nu, y, decay):
     x_star = theory.equilibrium(L, q, nu, y, decay)
     w0 = torch.full((1, 1, L), ((x_star + y) / 2) ** (1 / L), dtype=torch.float64)
-    res = simulate_parameter_flow(w0, q, SeparableQuadratic(y), 80.0, decay=decay, nu=nu, rtol=1e-12,
-                                  atol=1e-14, max_wall=20)
+    res = guarded(simulate_parameter_flow, w0, q, SeparableQuadratic(y), 80.0, decay=decay, nu=nu, rtol=1e-12,
+                  atol=1e-14, max_steps=500)     # the 7 cases need <= 102 steps
     assert res.ok()
     assert abs(float(res.x[0, 0]) - x_star) <= 1e-8 * x_star
     if decay == "decoupled" and q == 1 and y > nu ** -L:
@@ -111,7 +130,7 @@ def test_coupled_depth_three_collapses_in_finite_time(alpha, expect):
 
 
 @pytest.mark.parametrize("decay", ["decoupled", "coupled"])
-def test_regression_with_decay_slides_without_chattering(decay):
+def test_regression_with_decay_slides_without_chattering(guarded, decay):
     """An overdetermined regression (several gradient components vanish together at its
     regularized minimizer): the q = 1 flow slides there and ends at rest, without chattering;
     without decay the sign flow is a descent."""
@@ -122,10 +141,10 @@ def test_regression_with_decay_slides_without_chattering(decay):
     w0 = torch.full((2, 5, 2), 0.3, dtype=torch.float64)
     te = torch.linspace(0.1, 4.0, 40, dtype=torch.float64)
     nu = torch.tensor([0.0, 0.2], dtype=torch.float64)
-    res = [simulate_parameter_flow(w0[:1], 1.0, loss, 4.0, decay=decay, nu=v, rtol=1e-10, atol=1e-12, t_eval=te,
-                                   max_wall=30) for v in nu]
+    res = [guarded(simulate_parameter_flow, w0[:1], 1.0, loss, 4.0, decay=decay, nu=v, rtol=1e-10, atol=1e-12,
+                   t_eval=te, max_steps=100) for v in nu]      # no chattering: 16 steps suffice
     for r in res:
-        assert r.ok() and int(r.solution.n_steps.max()) < 1000
+        assert r.ok()
         assert bool(r.solution.params["slide"].any())
     x = res[0].solution.ys.reshape(40, 5, 2).prod(-1)
     f = loss.value(x, {"y": loss.y.expand(40, -1)})

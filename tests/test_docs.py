@@ -12,13 +12,13 @@ import math
 import os
 import re
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import sympy as sp
 
+from conftest import run_guarded
 from docs import latex, sources
 
 HAVE_TEX = shutil.which("latexmk") is not None and shutil.which("pdflatex") is not None
@@ -28,9 +28,8 @@ ROW = re.compile(r"^\\texttt\{([A-Z]+-\d+[a-z]*)\} & (.+?) & (.+?) & (.+?) & \\(
                  re.M)
 
 
-def run(module, *args, env=None, timeout=600):
-    return subprocess.run([sys.executable, "-m", module, *args], capture_output=True, text=True,
-                          timeout=timeout, env=env, cwd=sources.ROOT)
+def run(module, *args, env=None):
+    return run_guarded([sys.executable, "-m", module, *args], env=env, cwd=sources.ROOT)
 
 
 def parse_number(cell: str) -> float:
@@ -100,10 +99,9 @@ def test_family_build_writes_pdf_with_its_section_and_the_runs_numbers(esc_build
                     reason="needs pdftoppm and pdfinfo (poppler-utils)")
 def test_every_page_renders(esc_build, tmp_path):
     path, _ = esc_build
-    info = subprocess.run(["pdfinfo", str(path)], capture_output=True, text=True, timeout=60)
+    info = run_guarded(["pdfinfo", str(path)])
     pages = int(re.search(r"^Pages:\s+(\d+)", info.stdout, re.M).group(1))
-    r = subprocess.run(["pdftoppm", "-r", "15", "-png", str(path), str(tmp_path / "page")],
-                       capture_output=True, text=True, timeout=120)
+    r = run_guarded(["pdftoppm", "-r", "15", "-png", str(path), str(tmp_path / "page")])
     assert r.returncode == 0 and not r.stderr.strip(), r.stderr
     assert len(list(tmp_path.glob("page*.png"))) == pages >= 3
 
@@ -130,7 +128,7 @@ def test_whole_document_has_one_section_per_family(esc_build, tmp_path):
 
 def test_missing_toolchain_is_one_line_saying_how_to_install(tmp_path):
     env = {**os.environ, "PATH": str(tmp_path)}          # no latexmk, no pdflatex
-    p = run("docs.build", "--only", "ESC", "--out", str(tmp_path / "doc"), env=env, timeout=120)
+    p = run("docs.build", "--only", "ESC", "--out", str(tmp_path / "doc"), env=env)
     assert p.returncode == 2
     assert len(p.stderr.strip().splitlines()) == 1 and "apt-get install" in p.stderr, p.stderr
     assert not (tmp_path / "doc").exists()
@@ -138,7 +136,7 @@ def test_missing_toolchain_is_one_line_saying_how_to_install(tmp_path):
 
 @pytest.mark.parametrize("args", [["--only", "NOPE"], ["--results", "missing.json"], ["--bogus"]])
 def test_bad_usage_is_one_line_and_exit_2(args, tmp_path):
-    p = run("docs.build", "--tex-only", "--out", str(tmp_path), *args, timeout=120)
+    p = run("docs.build", "--tex-only", "--out", str(tmp_path), *args)
     assert p.returncode == 2
     assert len(p.stderr.strip().splitlines()) == 1, p.stderr
 

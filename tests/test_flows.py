@@ -32,13 +32,13 @@ def test_imbalance_is_conserved_along_simulated_paths(q, L, alpha, imbalance, se
 
 
 @pytest.mark.parametrize("q", [1.5, 1.0, 1.25])
-def test_flow_integrates_past_arrival_and_stays_at_the_minimizer(q):
+def test_flow_integrates_past_arrival_and_stays_at_the_minimizer(guarded, q):
     """The q < 2 flow reaches y in finite time and must not hang or chatter there."""
     L, alpha = 3, 0.5
     w0 = torch.full((1, 1, L), alpha, dtype=torch.float64)
     t_arr = theory.arrival_time(L, q, alpha, 1.0)
-    res = simulate_parameter_flow(w0, q, SeparableQuadratic(1.0), 3.0, rtol=1e-12, atol=1e-14,
-                                  max_wall=30)
+    res = guarded(simulate_parameter_flow, w0, q, SeparableQuadratic(1.0), 3.0, rtol=1e-12, atol=1e-14,
+                  max_steps=300)      # no chattering at the minimizer: <= 60 steps (accepted + rejected)
     assert res.ok() and float(res.t[0]) == 3.0
     assert abs(float(res.x[0, 0]) - 1.0) < 1e-10
     assert bool(res.solution.params["frozen"].all())
@@ -47,7 +47,6 @@ def test_flow_integrates_past_arrival_and_stays_at_the_minimizer(q):
     # rtol^(2-q). E = 100 rtol allows the local tolerance of each of up to 100 steps to add up.
     dt = (100 * 1e-12) ** (2 - q) / (3 * (2 - q))
     assert abs(float(res.solution.params["t_slide"][0, 0]) - t_arr) < dt
-    assert int(res.solution.n_steps[0] + res.solution.n_rejected[0]) < 500
 
 
 def test_parameter_flow_matches_mirror_flow():

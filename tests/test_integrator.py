@@ -83,9 +83,11 @@ def test_step_budget_reports_instead_of_hanging():
 
 
 def test_wall_budget_reports_instead_of_hanging():
+    """A budget of 0 s is spent before the first step ends, on any machine (a positive budget
+    would race the step budget and make the verdict depend on the machine's speed)."""
     omega, y0 = _osc(2)
-    sol = integrate(Oscillator(), 0.0, y0, 1e9, {"omega": omega}, rtol=1e-13, max_wall=0.2)
-    assert (sol.status == WALL_BUDGET).all()
+    sol = integrate(Oscillator(), 0.0, y0, 1e9, {"omega": omega}, rtol=1e-13, max_wall=0.0)
+    assert (sol.status == WALL_BUDGET).all() and int(sol.n_steps.max()) <= 1
 
 
 class Blowup(ODESystem):

@@ -9,8 +9,11 @@ import pytest
 import sympy as sp
 import torch
 
+import numerics
 import theory
+from numerics._generated import torch_kernels as K
 from numerics.cli import device
+from numerics.losses import SeparableQuadratic
 from theory.special import elementary
 from theory.symbols import x
 from verify import experiments as E
@@ -60,6 +63,41 @@ def test_device_flag_refuses_cuda_without_cuda_naming_what_to_do():
     with pytest.raises(argparse.ArgumentTypeError, match="use --device cpu"):
         device("cuda")
     assert device("cpu") == "cpu"
+
+
+def test_simulators_are_exported_by_the_numerics_package():
+    from numerics import simulate
+
+    assert set(numerics.__all__) >= {"simulate_parameter_flow", "simulate_scalar_flow", "simulate_mirror_flow", "bind"}
+    assert numerics.simulate_scalar_flow is simulate.simulate_scalar_flow
+    assert "extras" in numerics.simulate_scalar_flow.__doc__ and "(x, grad, p) -> (B, k)" in simulate.simulate_mirror_flow.__doc__
+
+
+def test_a_generated_kernel_is_the_mirror_flows_hess_through_bind():
+    """MIR-1's committed kernel ``mir1_hess(x, L, q)`` and a model's in-memory ``hess(x, q)``, each
+    bound in one line, give the mirror flow of the parameter flow (relative 1e-9 = 1e3 x rtol)."""
+    L, tol = 3, dict(rtol=1e-12, atol=1e-14)
+    w0 = torch.full((2, 1, L), 0.4, dtype=torch.float64)
+    par = numerics.simulate_parameter_flow(w0, 1.5, SeparableQuadratic(1.0), 0.5, **tol)
+    mir = numerics.simulate_mirror_flow(w0.prod(-1), 1.5, SeparableQuadratic(1.0), numerics.bind(K.mir1_hess, L=L),
+                                        0.5, **tol)
+    torch.testing.assert_close(mir.x, par.x, rtol=1e-9, atol=0)
+
+    kern = theory.model("w**3 + w").compile("torch")
+    q = torch.tensor([1.0, 1.5, 2.0], dtype=torch.float64)
+    v0 = torch.full((3, 1), 0.5, dtype=torch.float64)
+    scalar = numerics.simulate_scalar_flow(v0, q, SeparableQuadratic(3.0), kern["g"], kern["dg"], 0.5, **tol)
+    mir = numerics.simulate_mirror_flow(kern["g"](v0), q, SeparableQuadratic(3.0), numerics.bind(kern["hess"]), 0.5,
+                                        **tol)
+    assert scalar.ok() and mir.ok()
+    torch.testing.assert_close(mir.x, scalar.x, rtol=1e-9, atol=0)
+
+    with pytest.raises(TypeError, match=r"hess must be a function \(x, p\).*numerics\.bind"):
+        numerics.simulate_mirror_flow(w0.prod(-1), 1.5, SeparableQuadratic(1.0), K.mir1_hess, 0.5)
+    with pytest.raises(ValueError, match=r"mir1_hess takes \(x, L, q\), not M"):
+        numerics.bind(K.mir1_hess, M=3)
+    with pytest.raises(TypeError, match="needs 'L'"):
+        numerics.simulate_mirror_flow(w0.prod(-1), 1.5, SeparableQuadratic(1.0), numerics.bind(K.mir1_hess), 0.5)
 
 
 def _row(status, value, alpha=0.1):

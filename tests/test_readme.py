@@ -1,16 +1,22 @@
 """Every README snippet runs as written and prints what the README shows; every README command
-parses (``--help`` appended; the quick ones run as written)."""
+parses (``--help`` appended; the quick ones run as written).
+
+The snippets run in one subprocess (one import of torch and SymPy instead of one per snippet),
+each as a script of its own: a fresh namespace, its own printed output, warnings and error,
+so that the test of each snippet still says which one failed."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shlex
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from conftest import run_guarded
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()
@@ -39,13 +45,40 @@ def commands() -> list[str]:
     return [ln for ln in lines if ln.startswith(("python -m", "steepmirror"))]
 
 
-def run(args, timeout=HANG_GUARD, **kw):
+def run(args, **kw):
     env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONWARNINGS": "always"}
-    try:
-        return subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True,
-                              timeout=timeout, **kw)
-    except subprocess.TimeoutExpired:
-        pytest.skip(f"hang guard: {' '.join(args)[:60]} ran past {timeout} s (no verdict)")
+    return run_guarded(args, timeout=HANG_GUARD, cwd=ROOT, env=env, **kw)
+
+
+# Runs each snippet of the JSON list on stdin as a script (namespace of its own, __name__ ==
+# "__main__"), capturing what it prints, the warnings it raises and its traceback; prints one JSON
+# list of {"stdout", "warnings", "error"}.
+RUNNER = """
+import contextlib, io, json, sys, traceback, warnings
+results = []
+for code in json.load(sys.stdin):
+    out, err = io.StringIO(), io.StringIO()
+    with warnings.catch_warnings(record=True) as caught, contextlib.redirect_stdout(out), \\
+            contextlib.redirect_stderr(err):
+        warnings.simplefilter("always")
+        try:
+            exec(compile(code, "<README snippet>", "exec"), {"__name__": "__main__"})
+            error = ""
+        except BaseException:
+            error = traceback.format_exc()
+    shown = [f"{w.category.__name__}: {w.message}" for w in caught] + \\
+        [ln for ln in err.getvalue().splitlines() if "Warning" in ln]
+    results.append({"stdout": out.getvalue(), "warnings": shown, "error": error})
+json.dump(results, sys.__stdout__)
+"""
+
+
+@pytest.fixture(scope="module")
+def snippet_runs():
+    """What each README snippet printed, warned and raised (one subprocess for all of them)."""
+    p = run([sys.executable, "-c", RUNNER], input=json.dumps([code for code, _ in snippets()]))
+    assert p.returncode == 0, p.stderr
+    return json.loads(p.stdout)
 
 
 def same(printed: str, shown: str) -> bool:
@@ -67,12 +100,12 @@ def test_readme_has_its_snippets_and_commands():
 
 
 @pytest.mark.parametrize("k", range(len(snippets())))
-def test_readme_snippet_prints_what_the_readme_shows(k):
+def test_readme_snippet_prints_what_the_readme_shows(k, snippet_runs):
     code, shown = snippets()[k]
-    p = run([sys.executable, "-c", code])
-    assert p.returncode == 0, p.stderr
-    assert "Warning" not in p.stderr, p.stderr            # no warnings leaking on valid input
-    assert same(p.stdout, shown), f"printed:\n{p.stdout}\nREADME shows:\n{shown}"
+    res = snippet_runs[k]
+    assert not res["error"], f"snippet {k} raised:\n{res['error']}"
+    assert not res["warnings"], res["warnings"]            # no warnings leaking on valid input
+    assert same(res["stdout"], shown), f"snippet {k} printed:\n{res['stdout']}\nREADME shows:\n{shown}"
 
 
 @pytest.mark.parametrize("line", commands())

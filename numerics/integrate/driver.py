@@ -405,8 +405,11 @@ def integrate(system: ODESystem, t0, y0: torch.Tensor, t_end, params: dict | Non
     if method not in STEPPERS:
         raise ValueError(f"method must be one of {sorted(STEPPERS)}, got {method!r}")
     B, dev = y0.shape[0], y0.device
-    t0 = torch.as_tensor(t0, dtype=torch.float64, device=dev).expand(B)
-    t_end = torch.as_tensor(t_end, dtype=torch.float64, device=dev).expand(B)
+    t0, t_end = (torch.as_tensor(v, dtype=torch.float64, device=dev) for v in (t0, t_end))
+    for name, v in (("t0", t0), ("t_end", t_end)):
+        if v.shape not in ((), (1,), (B,)):
+            raise ValueError(f"{name} must have shape () or ({B},) (one per trajectory), got {tuple(v.shape)}")
+    t0, t_end = t0.expand(B), t_end.expand(B)
     if bool(torch.isnan(t0).any() | torch.isnan(t_end).any()):
         raise ValueError("t0 and t_end must be numbers, got nan")
     forward = bool((t_end >= t0).all())

@@ -52,6 +52,13 @@ def _save(fig, out, name):
     return path
 
 
+def _panels(rows, key, n_rows, width, height):
+    """One column of ``n_rows`` panels per distinct ``row[key]``: the sorted values, the figure, its axes."""
+    values = sorted({r[key] for r in rows})
+    fig, axes = _plt().subplots(n_rows, len(values), figsize=(width * len(values), height), squeeze=False)
+    return values, fig, axes
+
+
 def _inputs(store, *experiments):
     """The stored rows of ``experiments`` and their curves (task key -> series -> (x, y) arrays)."""
     rows = [r for e in experiments for r in store.rows(e)]
@@ -77,9 +84,7 @@ def finetune_figure(store, out):
     rows, curves = _inputs(store, "finetune")
     if not rows:
         return None
-    depths = sorted({r["L"] for r in rows})
-    plt = _plt()
-    fig, axes = plt.subplots(2, len(depths), figsize=(6 * len(depths), 8), squeeze=False)
+    depths, fig, axes = _panels(rows, "L", 2, 6, 8)
     for j, L in enumerate(depths):
         for (label,), grp in groups(_shown(rows, L), "label").items():
             c = COLORS.get(label, "k")
@@ -123,9 +128,7 @@ def escape_figure(store, out):
     rows = store.rows("escape")
     if not rows:
         return None
-    depths = sorted({r["L"] for r in rows})
-    plt = _plt()
-    fig, axes = plt.subplots(1, len(depths), figsize=(6 * len(depths), 4.5), squeeze=False)
+    depths, fig, axes = _panels(rows, "L", 1, 6, 4.5)
     names = {"sgd": ("SGD", "C1"), "adam": ("Adam", "C0"), "sign": ("sign descent", "C2"), "steepest": ("q = 1.5", "C4")}
     for ax, L in zip(axes[0], depths):
         for (o,), grp in groups([r for r in rows if r["L"] == L], "optimizer").items():
@@ -163,9 +166,7 @@ def sparse_figure(store, out):
     rows, curves = _inputs(store, "sparse")
     if not rows:
         return None
-    qs = sorted({r["q"] for r in rows})
-    plt = _plt()
-    fig, axes = plt.subplots(1, len(qs), figsize=(5.5 * len(qs), 4.2), squeeze=False)
+    qs, fig, axes = _panels(rows, "q", 1, 5.5, 4.2)
     for ax, q in zip(axes[0], qs):
         for (L,), grp in groups([r for r in rows if r["q"] == q], "L").items():
             xs = [(curves[r["task"]]["margin"], r["optimum"]) for r in grp if r["task"] in curves]
@@ -185,9 +186,7 @@ def decay_figure(store, out):
     rows = store.rows("decay")
     if not rows:
         return None
-    depths = sorted({r["L"] for r in rows})
-    plt = _plt()
-    fig, axes = plt.subplots(1, len(depths), figsize=(5.5 * len(depths), 4.2), squeeze=False)
+    depths, fig, axes = _panels(rows, "L", 1, 5.5, 4.2)
     names = {"sgd": ("SGD + L2 (coupled)", "C1"), "adam": ("Adam + L2 (coupled)", "C0"), "adamw": ("AdamW (decoupled)", "C2")}
     for ax, L in zip(axes[0], depths):
         for (o,), grp in groups([r for r in rows if r["L"] == L], "optimizer").items():
