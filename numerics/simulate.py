@@ -96,6 +96,16 @@ def factors(w0, device):
     return w0
 
 
+def _states(v, name, loss, device):
+    """A start ``(batch, n)`` as float64 on ``device``, its shape checked against ``loss``."""
+    v = float64(v, name, device)
+    if v.ndim != 2:
+        raise ValueError(f"{name} must have shape (batch, n), got {tuple(v.shape)}")
+    check_loss(loss)
+    check_dimension(loss, v.shape, name, "batch, n")
+    return v
+
+
 def _q_tensor(q, B, device):
     qt = float64(q, "q", device)
     qt = qt.expand(B).clone() if qt.ndim == 0 else qt
@@ -261,11 +271,7 @@ def simulate_scalar_flow(w0, q, loss: Loss, g, dg, t_end, *, device="cpu", extra
     Your own ``g`` as text: ``theory.model("w**3 + w").compile()`` gives its ``g`` and ``dg``
     kernels (``verify.mir.simulate_model`` runs the whole path)."""
     dev = resolve_device(device)
-    w0 = float64(w0, "w0", dev)
-    if w0.ndim != 2:
-        raise ValueError(f"w0 must have shape (batch, n), got {tuple(w0.shape)}")
-    check_loss(loss)
-    check_dimension(loss, w0.shape, "w0", "batch, n")
+    w0 = _states(w0, "w0", loss, dev)
     validate.callables(g=g, dg=dg)
     system = ScalarFlow(loss, w0.shape[1], g, dg, extras)
     return _run(system, w0, q, loss, t_end, device=dev, extras_dim=w0.shape[1], rtol=rtol, atol=atol, **kw)
@@ -282,11 +288,7 @@ def simulate_mirror_flow(x0, q, loss: Loss, hess, t_end, *, device="cpu", extras
     ``f(x, grad, p) -> (B, k)`` integrated with the state (``result.extras``); the remaining
     keywords as in :func:`simulate_parameter_flow`."""
     dev = resolve_device(device)
-    x0 = float64(x0, "x0", dev)
-    if x0.ndim != 2:
-        raise ValueError(f"x0 must have shape (batch, n), got {tuple(x0.shape)}")
-    check_loss(loss)
-    check_dimension(loss, x0.shape, "x0", "batch, n")
+    x0 = _states(x0, "x0", loss, dev)
     validate.callables(hess=hess)
     system = MirrorFlow(loss, x0.shape[1], hess, extras)
     return _run(system, x0, q, loss, t_end, device=dev, extras_dim=x0.shape[1], rtol=rtol, atol=atol, **kw)
