@@ -16,7 +16,8 @@ from .latex import code, escape
 
 FIGURES = {
     "finetune.png": "Fine-tuning on load\\_digits 5-9 through product adapters: training loss (top) and the "
-                    "top-20 Hessian eigenvalues at the end (bottom); bands are 95\\,\\% intervals over seeds.",
+                    "top-20 Hessian eigenvalues at the end (bottom); bands are 95\\,\\% intervals over seeds (geometric "
+                    "on the log axis).",
     "escape.png": "Steps to escape the saddle against the adapter scale $\\alpha$; dotted: the power ESC-2 "
                   "predicts; hollow triangles: runs stopped by their step budget.",
     "dln.png": "Deep diagonal regression ($k = 300$, $n = 100$, $L = 3$): loss curves of the flows and the "

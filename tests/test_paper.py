@@ -14,7 +14,7 @@ pytest.importorskip("tqdm")
 from verify.paper import dln, finetune, predict, sparse  # noqa: E402
 from verify.paper.lanczos import hessian_vector_product, lanczos  # noqa: E402
 from verify.paper.runner import Store, execute, task_key  # noqa: E402
-from verify.paper.stats import fit_exponent, mean_interval  # noqa: E402
+from verify.paper.stats import fit_exponent, log_interval, mean_interval  # noqa: E402
 
 
 def test_mean_interval_is_the_student_t_interval():
@@ -23,6 +23,16 @@ def test_mean_interval_is_the_student_t_interval():
     assert (m, lo, hi) == pytest.approx((2.0, 2.0 - half, 2.0 + half), rel=1e-8)
     assert all(math.isnan(v) for v in mean_interval([float("nan")]))
     assert math.isnan(mean_interval([5.0])[1])
+
+
+def test_intervals_stay_in_the_quantitys_range():
+    m, lo, hi = mean_interval([0.9, 1.0, 1.0], bounds=(0.0, 1.0))     # t interval [0.69, 1.21] cut at 1
+    assert (lo, hi) == pytest.approx((m - 4.30265273 * np.std([0.9, 1, 1], ddof=1) / math.sqrt(3), 1.0))
+    assert mean_interval([1e-3, 1.0, 2.0], bounds=(0.0, math.inf))[1] == 0.0
+    g, glo, ghi = log_interval([1e-6, 1e-4, 1e-2])                     # logs -6, -4, -2 (base 10)
+    half = 4.30265273 * 2 / math.sqrt(3) * math.log(10)
+    assert (g, glo, ghi) == pytest.approx((1e-4, 1e-4 * math.exp(-half), 1e-4 * math.exp(half)), rel=1e-8)
+    assert glo > 0
 
 
 def test_fit_exponent_recovers_a_power_and_skips_censored_runs():

@@ -1,4 +1,5 @@
-"""Figures of the stored paper experiments (matplotlib, Agg): means with 95 % bands over seeds.
+"""Figures of the stored paper experiments (matplotlib, Agg): means with 95 % bands over seeds
+(geometric means and bands of the logarithms on log axes).
 
 Each function reads the store and writes one PNG into the output folder; nothing is
 simulated here.
@@ -14,7 +15,7 @@ import numpy as np
 from . import plan
 from .predict import decay_threshold, escape_prediction, optimizer_q
 from .report import groups, tuned
-from .stats import mean_interval
+from .stats import log_interval, mean_interval
 
 COLORS = dict(zip(("SGD small lr", "SGD tuned lr", "Adam small lr", "AdamW", "sign descent", "steepest q=1.5"),
                   ("C3", "C1", "C0", "C9", "C2", "C4")))
@@ -28,20 +29,21 @@ def _plt():
     return plt
 
 
-def _band(ax, x, ys, color, label, marker=None):
-    """Mean of the rows of ``ys`` (seeds x points) and its 95 % t band."""
-    stats = np.array([mean_interval(col) for col in np.asarray(ys, float).T])
+def _band(ax, x, ys, color, label, marker=None, log=False):
+    """Mean of the rows of ``ys`` (seeds x points) and its 95 % t band; with ``log`` (a log
+    axis) the geometric mean and the band of the logarithms (:func:`log_interval`)."""
+    stats = np.array([(log_interval if log else mean_interval)(col) for col in np.asarray(ys, float).T])
     ax.plot(x, stats[:, 0], color=color, label=label, marker=marker, ms=4)
     if len(ys) > 1:
         ax.fill_between(x, stats[:, 1], stats[:, 2], color=color, alpha=0.2, lw=0)
 
 
-def _curve_band(ax, curves, color, label, marker=None):
+def _curve_band(ax, curves, color, label, marker=None, log=False):
     """:func:`_band` of per-seed curves ``[(x, y), ...]``, cut to the shortest."""
     if not curves:
         return
     n = min(len(c[0]) for c in curves)
-    _band(ax, curves[0][0][:n], [c[1][:n] for c in curves], color, label, marker)
+    _band(ax, curves[0][0][:n], [c[1][:n] for c in curves], color, label, marker, log)
 
 
 def _save(fig, out, name):
@@ -89,7 +91,7 @@ def finetune_figure(store, out):
         for (label,), grp in groups(_shown(rows, L), "label").items():
             c = COLORS.get(label, "k")
             _curve_band(axes[0, j], [curves[r["task"]]["train_loss"] for r in grp if r["task"] in curves], c,
-                        f"{label} (lr {grp[0]['lr']:g})")
+                        f"{label} (lr {grp[0]['lr']:g})", log=True)
             _curve_band(axes[1, j], [(h[0], np.sort(h[1])[::-1]) for h in
                                      (curves[r["task"]]["hessian"] for r in grp if "hessian" in curves.get(r["task"], {}))],
                         c, label, marker="o")
@@ -110,7 +112,7 @@ def _escape_panel(ax, rows, key, field, label, color, L, q):
     alphas = np.array([a for (a,) in by_alpha])
     budget = [r.get("steps", math.nan) for r in rows]
     vals = [[r[field] if r["escaped"] else math.nan for r in g] for g in by_alpha.values()]
-    stats = np.array([mean_interval(v) for v in vals])
+    stats = np.array([log_interval(v) for v in vals])
     cls, pred = escape_prediction(L, q)
     ax.plot(alphas, stats[:, 0], "o-", color=color, label=f"{label}: ESC-2 {cls} ({pred:g})")
     ok = np.isfinite(stats[:, 1])
@@ -150,7 +152,7 @@ def dln_figure(store, out):
         for i, ((m,), grp) in enumerate(groups([r for r in rows if r["method"].startswith("flow") == flows
                                                 and r["alpha"] == alpha], "method").items()):
             xs = [curves[r["task"]].get(f"{m} alpha={alpha:g}") for r in grp if r["task"] in curves]
-            _curve_band(ax, [x for x in xs if x is not None and x.size], f"C{i}", m)
+            _curve_band(ax, [x for x in xs if x is not None and x.size], f"C{i}", m, log=True)
         ax.set(xscale="log", yscale="log", xlabel=xl, ylabel=r"loss $\|Xx-y\|^2/(2n)$",
                title=f"DLN regression k=300, n=100, L=3, alpha = {alpha:g}: " + ("flows" if flows else "optimizers"))
         ax.legend(fontsize=7)
@@ -193,7 +195,7 @@ def decay_figure(store, out):
             by_alpha = groups(grp, "alpha")
             alphas = np.array([a for (a,) in by_alpha])
             _band(ax, alphas, np.array([[r["delta_norm"] for r in g] for g in by_alpha.values()]).T,
-                  names[o][1], names[o][0], marker="o")
+                  names[o][1], names[o][0], marker="o", log=True)
             thr = decay_threshold(L, o, plan.DECAY_NU, alphas)
             if math.isfinite(thr):
                 ax.axvline(thr, color=names[o][1], ls=":", lw=1.2, label=f"DEC-3 threshold ({o})")

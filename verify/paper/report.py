@@ -2,7 +2,8 @@
 
 Every function reads rows from :class:`verify.paper.runner.Store` (nothing is simulated
 here) and returns markdown; :func:`markdown` joins them into ``report.md``. Intervals are
-95 % Student-t over seeds (:mod:`verify.paper.stats`); exponents are fitted over every
+95 % Student-t over seeds (:mod:`verify.paper.stats`), cut to the quantity's range (fractions in
+``[0, 1]``, counts, norms and losses ``>= 0``); exponents are fitted over every
 escaped run, runs stopped by their step budget are counted as censored.
 """
 
@@ -22,8 +23,11 @@ def fmt(x, digits=3) -> str:
     return "n/a" if x is None or (isinstance(x, float) and not math.isfinite(x)) else f"{x:.{digits}g}"
 
 
-def interval(values, scale=1.0, digits=3) -> str:
-    m, lo, hi = mean_interval(values)
+UNIT, POSITIVE = (0.0, 1.0), (0.0, math.inf)     # ranges of fractions and of non-negative quantities
+
+
+def interval(values, scale=1.0, digits=3, bounds=(-math.inf, math.inf)) -> str:
+    m, lo, hi = mean_interval(values, bounds)
     if not math.isfinite(m):
         return "n/a"
     if not math.isfinite(lo):
@@ -72,9 +76,9 @@ def finetune_tables(rows) -> str:
             cls, _ = escape_prediction(L, optimizer_q(o))
             name = label + (" (= SGD tuned lr)" if label == best else "")
             esc = [r["escape_step"] for r in grp]
-            body.append([L, name, f"{grp[0]['lr']:g}", len(grp), interval([r["val_accuracy"] for r in grp], 100, 3),
-                         f"{sum(r['escaped'] for r in grp)}/{len(grp)}", interval(esc),
-                         sum(r["diverged"] for r in grp), interval([r["n_negative"] for r in grp]),
+            body.append([L, name, f"{grp[0]['lr']:g}", len(grp), interval([r["val_accuracy"] for r in grp], 100, 3, UNIT),
+                         f"{sum(r['escaped'] for r in grp)}/{len(grp)}", interval(esc, bounds=POSITIVE),
+                         sum(r["diverged"] for r in grp), interval([r["n_negative"] for r in grp], bounds=POSITIVE),
                          interval([r["lambda_min"] for r in grp]), interval([r["lambda_max"] for r in grp]),
                          f"{cls} (q = {optimizer_q(o):g})"])
     out.append(table(["L", "optimizer", "lr", "seeds", "val. accuracy %", "escaped", "escape step",
@@ -154,8 +158,8 @@ def sparse_table(rows) -> str:
         pred = "IB-3: margin -> optimum (trend)" if all(math.isfinite(o) for o in opt) else \
             "IB-3 trend only: r < 1 is not convex, no optimum computed"
         body.append([f"{q:g}", L, "inf" if math.isinf(r) else f"{r:.3g}", interval([g["margin"] for g in grp]),
-                     interval(opt), interval([g["ratio"] for g in grp]), interval([g["support"] for g in grp]),
-                     interval([g["test_accuracy"] for g in grp], 100), interval([g["cosine"] for g in grp]), pred])
+                     interval(opt), interval([g["ratio"] for g in grp]), interval([g["support"] for g in grp], bounds=UNIT),
+                     interval([g["test_accuracy"] for g in grp], 100, bounds=UNIT), interval([g["cosine"] for g in grp], bounds=(-1.0, 1.0)), pred])
     r0 = rows[0]
     return "\n".join([f"## 4. Sparse classification (k = {sparse.K}, {sparse.N_TRAIN} training points, "
                       f"{sparse.SUPPORT}-sparse teacher, exponential loss, alpha = {r0['alpha']:g}, "
@@ -181,7 +185,7 @@ def decay_table(rows) -> str:
             body.append([L, o, f"{a:g}", decay_outcome(L, o, plan.DECAY_NU, a),
                          "none in range" if not math.isfinite(thr) else f"{thr:.3g}",
                          f"{esc} escape / {col} collapse / {len(g) - esc - col} stuck",
-                         interval([r["delta_norm"] for r in g]), interval([r["final_loss"] for r in g])])
+                         interval([r["delta_norm"] for r in g], bounds=POSITIVE), interval([r["final_loss"] for r in g], bounds=POSITIVE)])
     return "\n".join([f"## 5. Decay at depth on the adapters (nu = weight_decay = {plan.DECAY_NU:g}, flow time "
                       f"lr x steps = {plan.DECAY_TIME:g}, lr {plan.DECAY_LR})", "",
                       "Measured: escape = training loss reached the escape threshold; collapse = not escaped "
@@ -196,8 +200,9 @@ def decay_table(rows) -> str:
 
 def markdown(store, seconds=None, load=None, ran=None) -> str:
     parts = ["# Paper experiments at CPU scale", "",
-             "Every row: the theory's prediction beside the measurement (mean and 95 % interval over "
-             "seeds). Where a setting is outside a theorem's hypotheses the row says so.", ""]
+             "Every row: the theory's prediction beside the measurement (mean and 95 % t interval over "
+             "seeds, cut to the quantity's range: fractions in [0, 1], counts, norms and losses >= 0). "
+             "Figures on log axes show the geometric mean and the interval of the logarithms. Where a setting is outside a theorem's hypotheses the row says so.", ""]
     if seconds is not None:
         parts += [f"This invocation ran {ran} task(s) in {seconds:.0f} s" + (f" (load average {load})" if load else "")
                   + "; tasks stored by earlier invocations were reused, not rerun.", ""]
