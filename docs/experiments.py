@@ -29,18 +29,24 @@ FIGURES = {
 }
 
 
+SHORT = 9   # characters: a column whose cells are all this short is not wrapped
+
+
 def _table(lines: list[str], chunk: int = 18) -> str:
-    """A markdown table as tabulars of at most ``chunk`` rows (header repeated), so that a long
-    table breaks between pages."""
-    rows = [[escape(c.strip()) for c in ln.strip().strip("|").split("|")] for ln in lines if not ln.startswith("|---")]
+    """A markdown table as full-width tabulars of at most ``chunk`` rows (header repeated), so
+    that a long table breaks between pages. Columns whose cells are all short keep their
+    natural width; the others share the rest of the line, ragged right."""
+    rows = [[c.strip() for c in ln.strip().strip("|").split("|")] for ln in lines if not ln.startswith("|---")]
     n = len(rows[0])
-    col = rf"p{{\dimexpr\linewidth/{n}-2\tabcolsep\relax}}"
+    short = [all(len(r[j]) <= SHORT for r in rows[1:] if j < len(r)) and len(rows[0][j]) <= SHORT for j in range(n)]
+    cols = "".join("l" if s else r">{\raggedright\arraybackslash}X" for s in short)
+    rows = [[escape(c) for c in r] for r in rows]
     head = " & ".join(rows[0]) + r" \\ \midrule"
     out = []
     for i in range(1, max(len(rows), 2), chunk):
         body = "\n".join(" & ".join(r) + r" \\" for r in rows[i:i + chunk])
-        out.append("{\\scriptsize\\setlength{\\tabcolsep}{2pt}\\noindent\\begin{tabular}{" + col * n + "}\n"
-                   "\\toprule\n" + head + "\n" + body + "\n\\bottomrule\n\\end{tabular}}\n")
+        out.append("{\\scriptsize\\setlength{\\tabcolsep}{2pt}\\noindent\\begin{tabularx}{\\linewidth}{" + cols + "}\n"
+                   "\\toprule\n" + head + "\n" + body + "\n\\bottomrule\n\\end{tabularx}}\n")
     return "\n\\smallskip\n".join(out)
 
 

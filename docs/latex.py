@@ -466,7 +466,7 @@ def number(v) -> str:
 
 PREAMBLE = r"""\documentclass[11pt]{article}
 \usepackage[margin=2.2cm]{geometry}
-\usepackage{amsmath,amssymb,graphicx,booktabs,xcolor,float}
+\usepackage{amsmath,amssymb,graphicx,booktabs,xcolor,float,array,tabularx}
 \usepackage[hidelinks]{hyperref}
 \setlength{\parindent}{0pt}
 \setlength{\parskip}{0.5ex}

@@ -209,3 +209,22 @@ def test_shipped_catalogue_matches_the_shared_one():
     if not shared.is_file():
         pytest.skip("no ../shared/THEORY.md next to this checkout")
     assert (root / "docs" / "THEORY.md").read_text() == shared.read_text()
+
+
+def test_experiments_section_reads_the_stored_report_and_copies_its_figures(tmp_path):
+    from docs import experiments
+
+    stored = tmp_path / "paper"
+    stored.mkdir()
+    (stored / "report.md").write_text("# title\n\n## 1. Escape\n\nSome text.\n\n| L | optimizer | theory covers |\n"
+                                      "|---|---|---|\n| 2 | adam | not covered: Adam is q = 1 only for beta1 = 0 |\n")
+    (stored / "escape.png").write_bytes(b"png")
+    tex = experiments.section(stored, tmp_path / "out")
+    assert "\\subsection{1. Escape}" in tex and "Some text." in tex
+    # short columns keep their width, the long one wraps; no cell is lost
+    assert "\\begin{tabularx}{\\linewidth}{ll>{\\raggedright\\arraybackslash}X}" in tex
+    assert "2 & adam & not covered: Adam is q = 1 only for beta1 = 0 \\\\" in tex
+    assert (tmp_path / "out" / "figures" / "paper-escape.png").read_bytes() == b"png"
+    assert "figures/paper-escape.png" in tex and "figures/paper-dln.png" not in tex
+    empty = experiments.section(tmp_path / "none", tmp_path / "out")
+    assert "No stored results there" in empty
