@@ -336,7 +336,8 @@ class BalancedReduction(MirrorFlow):
     exactly. A factor reaches 0 only together with the others of its coordinate, at the saddle
     ``x_i = 0``, where the coordinate stops (as the parameter flow's saddle rule does); so each
     factor keeps its starting sign ``p["w_sign"]`` and ``w_ik = sign_ik |x_i|^(1/L)``. Switching
-    functions: ``d_i f`` and ``x_i``."""
+    functions: ``d_i f`` and, for ``L >= 2``, ``x_i``. At ``L = 1`` there is no saddle
+    (``x = w``, mobility 1): ``x_i`` crosses 0 like any other value and is its own factor."""
 
     def __init__(self, loss: Loss, n: int, L: int):
         super().__init__(loss, n, self.inverse_mobility)
@@ -360,12 +361,14 @@ class BalancedReduction(MirrorFlow):
         if self.smooth:
             return None
         x = y[:, : self.n]
-        active = ~p["frozen"]
-        return torch.cat([self.gradient_switches(self.loss.grad(x, p), p), x * active], 1)
+        gradient = self.gradient_switches(self.loss.grad(x, p), p)
+        return gradient if self.L == 1 else torch.cat([gradient, x * ~p["frozen"]], 1)
 
     def on_switch(self, t, y, p, hit):
-        """Also: a coordinate reaching ``x_i = 0`` is at the saddle and stops there."""
+        """Also (``L >= 2``): a coordinate reaching ``x_i = 0`` is at the saddle and stops there."""
         p, y = super().on_switch(t, y, p, hit)
+        if self.L == 1:
+            return p, y
         saddle = hit[:, self.n:] & ~p["frozen"]
         if bool(saddle.any()):
             y = torch.where(saddle, torch.zeros_like(y), y)
@@ -374,6 +377,8 @@ class BalancedReduction(MirrorFlow):
 
     def factors(self, x, p):
         """The factors ``(B, n, L)`` of states ``x``."""
+        if self.L == 1:
+            return x[..., None]
         return p["w_sign"] * (x.abs() ** (1.0 / self.L))[..., None]
 
 

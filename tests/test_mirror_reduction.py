@@ -59,3 +59,20 @@ def test_when_the_reduction_is_used():
     assert not isinstance(simulate_parameter_flow(sep, 1.5, SeparableQuadratic(1.0), **short), ReducedResult)
     with pytest.raises(ValueError, match="balanced"):
         simulate_parameter_flow(unbalanced, 1.5, loss, reduce=True, **short)
+
+
+def test_depth_one_reduction_crosses_zero_like_the_parameter_flow():
+    """L = 1 has no saddle at x_i = 0 (x = w): on a one-sample regression whose limit has
+    coordinates of the other sign than the start (IB-2's problem), the reduced flow must not stop
+    them at 0. Before the fix it did (error 1.47 relative); both integrations at rtol 1e-12."""
+    g = torch.Generator().manual_seed(42)
+    z = torch.randn(1, 6, generator=g, dtype=F64)
+    loss = LinearRegression(z, torch.tensor([3.0], dtype=F64))
+    w0 = torch.full((1, 6, 1), 0.3, dtype=F64)
+    tol = dict(rtol=1e-12, atol=1e-14, max_steps=50_000)
+    red = simulate_parameter_flow(w0, 1.5, loss, 60.0, reduce=True, **tol)
+    full = simulate_parameter_flow(w0, 1.5, loss, 60.0, reduce=False, **tol)
+    assert red.ok() and full.ok()
+    assert bool((full.x < 0).any())                       # the case: some coordinates change sign
+    assert float((red.x - full.x).abs().max()) <= 1e-8 * float(full.x.abs().max())
+    assert torch.equal(red.w[..., 0], red.x)
