@@ -49,7 +49,7 @@ def test_when_the_reduction_is_used():
     assert bool(balanced_start(w0).all()) and not bool(balanced_start(unbalanced).any())
     short = dict(t_end=0.1)
     assert isinstance(simulate_parameter_flow(w0, 1.8, loss, **short), ReducedResult)        # stiff, exact
-    assert not isinstance(simulate_parameter_flow(w0, 1.5, loss, **short), ReducedResult)    # DOP853 default
+    assert isinstance(simulate_parameter_flow(w0, 1.5, loss, **short), ReducedResult)        # every 1 < q < 2
     assert not isinstance(simulate_parameter_flow(w0, 2.0, loss, **short), ReducedResult)    # not stiff
     assert not isinstance(simulate_parameter_flow(unbalanced, 1.8, loss, **short), ReducedResult)
     assert not isinstance(simulate_parameter_flow(w0, 1.8, loss, decay="decoupled", nu=0.1, **short), ReducedResult)

@@ -12,7 +12,8 @@ import pytest
 import torch
 from scipy.integrate import solve_ivp
 
-from numerics.flows import DeepDiagonalFlow, MirrorFlow
+from numerics.flows import BalancedReduction, DeepDiagonalFlow, MirrorFlow
+from numerics.forward import jacfwd
 from numerics.integrate import ODESystem, integrate
 from numerics.integrate.rosenbrock import RODAS5
 from numerics.losses import LinearRegression, SeparableQuadratic
@@ -137,7 +138,7 @@ def test_flow_jacobians_match_forward_differentiation(kind):
     p = {"q": torch.tensor([1.3, 1.5, 1.8], dtype=F64), "frozen": torch.zeros(3, 6, dtype=torch.bool),
          "y": y.expand(3, -1)}
     J = system.jacobian(None, state, p, None)
-    ref = torch.func.vmap(torch.func.jacfwd(lambda s, pp: system.rhs(None, s[None], {k: v[None] for k, v in pp.items()},
+    ref = torch.func.vmap(jacfwd(lambda s, pp: system.rhs(None, s[None], {k: v[None] for k, v in pp.items()},
                                                                       None)[0]))(state, p)
     assert torch.allclose(J, ref, rtol=1e-10, atol=1e-12)
 
@@ -154,6 +155,10 @@ def test_default_method_rule():
     assert default_method(coupled, q(1.0)) == "dop853"
     assert default_method(separable, q(1.5)) == "dop853"
     assert default_method(DeepDiagonalFlow(LinearRegression(X, y), 6, 2, extras=(lambda x, g, p: x,)), q(1.5)) == "dop853"
+    reduced = BalancedReduction(LinearRegression(X, y), 6, 2)      # mirror coordinates: stiff for every 1 < q < 2
+    assert default_method(reduced, q(1.5)) == default_method(reduced, q(1.1, 1.9)) == "rodas5"
+    assert default_method(reduced, q(1.0)) == default_method(reduced, q(2.0)) == "dop853"
+    assert default_method(BalancedReduction(SeparableQuadratic(1.0), 1, 2), q(1.5)) == "dop853"
 
 
 def _scipy_parameter_flow(X, y, w0, q, T):
