@@ -7,7 +7,7 @@ by the kernels' rule at 30 digits (``RootSpec.solve``). Errors are reported as
 ``|got - ref| / (|f| + |x f'(x)|)`` with ``x`` the first argument: the plain relative error, except where the function itself is
 ill-conditioned (``R(x)`` next to its double zero at ``x = 1``), where it measures what a
 backward-stable evaluation can achieve. ``SAMPLERS`` define each kernel's domain (a MIR-5
-model's come from its declared parameter domains); the tests draw from the same samplers.
+model's and a geometry's come from their declared domains); the tests draw from the same samplers.
 """
 
 from __future__ import annotations
