@@ -142,7 +142,8 @@ def start_verify(families, args, json_path: Path):
             return None
         cmd += ["--only", *runnable]
     log("verify run: " + " ".join(cmd[1:]))
-    return subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, cwd=sources.ROOT)
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}   # one core each (see build)
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, cwd=sources.ROOT, env=env)
 
 
 def finish_verify(proc, json_path: Path) -> dict:

@@ -7,6 +7,9 @@ import sympy as sp
 
 import theory
 from numerics._generated.catalog import KERNELS
+from theory import deep
+from theory.geometries import GEOMETRIES, GeometryModel, Q
+from theory.geometries import register as register_geometry
 from theory.kernelspec import RootSpec
 from theory.models import MODELS, ScalarModel, register
 from verify.mir import simulate_model
@@ -18,6 +21,20 @@ def test_every_registered_model_has_committed_kernels_and_samplers():
         names = {s.name for s in m.kernel_specs()}
         assert {f"mir5_{name}_g", f"mir5_{name}_dg", f"mir5_{name}_hess"} <= names
         assert names <= set(KERNELS) and names <= set(SAMPLERS)
+
+
+def test_every_registered_geometry_has_committed_kernels_and_samplers():
+    for name, g in GEOMETRIES.items():
+        names = {s.name for s in g.kernel_specs()}
+        assert names == {f"{name}_{w}" for w in g.kernels}
+        assert names <= set(KERNELS) and names <= set(SAMPLERS)
+
+
+def test_a_geometry_must_declare_the_parameters_of_its_potential():
+    with pytest.raises(ValueError, match=r"params \['q'\] are not the arguments \['L', 'q'\]"):
+        GeometryModel("mir1_without_L", deep.balanced, ("hess",), (Q,)).kernel_specs()
+    with pytest.raises(ValueError, match="new Python identifier"):
+        register_geometry(GeometryModel("mir1", deep.balanced, ("hess",), GEOMETRIES["mir1"].params))
 
 
 def test_a_name_is_registered_once():

@@ -12,6 +12,7 @@ Everything here is SymPy; nothing integrates an ODE. Public API::
     theory.reparam.scalar("sinh(w)").potential(q=1.5)   # MIR-5
     theory.model("w**3 + w")                            # MIR-5 model: potential, kernels
     theory.MODELS                                       # the registered (committed) models
+    theory.GEOMETRIES                                   # the registered mirror geometries (MIR-1..3, MIR-1b)
 """
 
 from . import reparam
@@ -19,8 +20,9 @@ from .escape import arrival_time, coercivity, escape_class, escape_time, metric_
 from .decay_equilibria import equilibrium, escape_or_collapse
 from .mirror import mirror_potential
 from .steps import largest_stable_step, step_count
+from .geometries import GEOMETRIES
 from .models import MODELS, model
 from .potentials import Potential
 
 __all__ = ["equilibrium", "escape_or_collapse", "largest_stable_step", "step_count", "mirror_potential", "escape_time", "arrival_time", "escape_class", "coercivity",
-           "metric_exponent", "reparam", "Potential", "MODELS", "model"]
+           "metric_exponent", "reparam", "Potential", "MODELS", "GEOMETRIES", "model"]

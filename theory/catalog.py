@@ -10,9 +10,10 @@ from functools import lru_cache
 
 import sympy as sp
 
-from . import bias, decay_equilibria, deep, escape, jacobians, steps, twobranch
+from . import bias, decay_equilibria, escape, jacobians, steps
 from .energy import energy_identity
-from .kernelspec import KernelSpec, kernel_args, potential_spec
+from .geometries import GEOMETRIES
+from .kernelspec import KernelSpec, kernel_args
 from .models import MODELS
 from .symbols import L, alpha, d, lam, phi, q, x, x0, x1, y
 
@@ -33,13 +34,7 @@ def _geometry_specs():
 
 
 def _mirror_specs():
-    specs = []
-    for fam, pot in (("mir1", deep.balanced()), ("mir2", deep.lambda_balanced_l2())):
-        specs += [potential_spec(pot, w_, f"{fam}_{w_}") for w_ in ("hess", "grad", "value")]
-    specs.append(potential_spec(deep.lambda_balanced(), "hess", "mir3_hess"))
-    tb = twobranch.two_branch()
-    specs += [potential_spec(tb, w_, f"twobranch_{w_}") for w_ in ("hess", "grad")]
-    specs += _scalar_specs()
+    specs = [spec for g in GEOMETRIES.values() for spec in g.kernel_specs()] + _scalar_specs()
     _, rate = energy_identity()
     specs.append(KernelSpec("mir6_rate", "MIR-6", "Dissipation |d|^q / R''(x) of one coordinate "
                             "(MIR-1 potential).", rate, kernel_args(x, d, L, q), "even"))

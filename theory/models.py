@@ -23,13 +23,15 @@ from .scalar import W_REAL, ScalarReparam, scalar
 
 @dataclass(frozen=True)
 class Param:
-    """A parameter of ``g`` besides ``w``: domain ``[lo, hi]`` and the value MIR-5 verifies."""
+    """A parameter besides ``w`` (or ``x``): domain ``[lo, hi]``, the value MIR-5 verifies
+    (scalar models), integer or real, one number or an array over the last axis."""
 
     name: str
     lo: float
     hi: float
-    verify: float
+    verify: float | None = None
     integer: bool = True
+    vector: bool = False
 
     @property
     def symbol(self) -> sp.Symbol:
@@ -76,12 +78,17 @@ class ScalarModel:
 MODELS: dict[str, ScalarModel] = {}
 
 
+def add_named(registry: dict, item, kind: str):
+    """``registry[item.name] = item``; the name must be a new Python identifier."""
+    if not item.name.isidentifier() or item.name in registry:
+        raise ValueError(f"{kind} name {item.name!r} must be a new Python identifier")
+    registry[item.name] = item
+    return item
+
+
 def register(m: ScalarModel) -> ScalarModel:
     """Add ``m`` to :data:`MODELS` (the committed kernels, precision report and MIR-5)."""
-    if not m.name.isidentifier() or m.name in MODELS:
-        raise ValueError(f"model name {m.name!r} must be a new Python identifier")
-    MODELS[m.name] = m
-    return m
+    return add_named(MODELS, m, "model")
 
 
 def model(g: str, name: str = "custom", start: float = 0.5, params: tuple[Param, ...] = ()) -> ScalarModel:

@@ -7,7 +7,7 @@ by the kernels' rule at 30 digits (``RootSpec.solve``). Errors are reported as
 ``|got - ref| / (|f| + |x f'(x)|)`` with ``x`` the first argument: the plain relative error, except where the function itself is
 ill-conditioned (``R(x)`` next to its double zero at ``x = 1``), where it measures what a
 backward-stable evaluation can achieve. ``SAMPLERS`` define each kernel's domain (a MIR-5
-model's come from its declared parameter domains); the tests draw from the same samplers.
+model's and a geometry's come from their declared domains); the tests draw from the same samplers.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from numerics._generated import numpy_kernels as NK
 from numerics._generated import torch_kernels as TK
 from numerics.cli import Parser, add_device, description
 from theory.catalog import kernel_specs
+from theory.geometries import GEOMETRIES
 from theory.models import MODELS
 from theory.kernelspec import SumLast
 
@@ -60,13 +61,6 @@ def _esc1(r):
     return dict(x0=y * u[0], x1=y * u[1], y=y, L=_L(r), q=_q(r))
 
 
-def _twobranch(r):
-    # for m < 1 a branch output reaches 0 at |x| = 2^(1/beta) alpha^L >= 2 alpha^L, where the
-    # potential ends: sample |x| <= 1.9 alpha^L
-    L, alpha = _L(r, 6), float(r.uniform(0.05, 2))
-    return dict(x=_signed(r, -4, math.log10(1.9)) * alpha**L, L=L, q=_q(r), alpha=alpha)
-
-
 SAMPLERS = {
     "phi": lambda r: dict(z=float(r.uniform(-5, 5)), q=_q(r)),
     "bal1_invariant": lambda r: dict(w_k=float(r.uniform(-3, 3)), w_j=float(r.uniform(-3, 3)), q=_q(r)),
@@ -76,19 +70,37 @@ SAMPLERS = {
         float(r.uniform(0.1, 10)), float(r.uniform(1e-6, 0.999))),
     "esc2_rate": lambda r: dict(alpha=float(r.uniform(1e-3, 0.9)), y=float(r.uniform(1, 10)), L=_L(r), q=_q(r)),
     "esc3_coercivity": lambda r: dict(lam=float(r.uniform(0.01, 3)), L=_L(r), q=_q(r)),
-    "mir3_hess": lambda r: dict(x=_mag(r, -4, 2), q=_q(r),
-                                dk=[float(v) for v in r.uniform(0, 2, int(r.integers(2, 7)))]),
 }
-for _w in ("hess", "grad", "value"):
-    SAMPLERS[f"mir1_{_w}"] = lambda r: dict(x=_signed(r), L=_L(r), q=_q(r))
-    SAMPLERS[f"mir2_{_w}"] = lambda r: dict(x=_signed(r), q=_q(r), c=float(r.uniform(0.01, 10)))
-for _w in ("hess", "grad"):
-    SAMPLERS[f"twobranch_{_w}"] = _twobranch
+
+
+def _draw(p, r):
+    """One value of parameter ``p`` over its domain: ``q`` with its end points weighted, a
+    vector parameter as 2 to 6 entries."""
+    if p.name == "q":
+        return _q(r)
+    if p.vector:
+        return [float(v) for v in r.uniform(p.lo, p.hi, int(r.integers(2, 7)))]
+    return int(r.integers(p.lo, p.hi + 1)) if p.integer else float(r.uniform(p.lo, p.hi))
 
 
 def _model_params(model, r) -> dict:
-    return {p.name: int(r.integers(p.lo, p.hi + 1)) if p.integer else float(r.uniform(p.lo, p.hi))
-            for p in model.params}
+    return {p.name: _draw(p, r) for p in model.params}
+
+
+def _geometry_sampler(geo):
+    """The parameters over their domains, then ``|x|`` log-uniform over ``x_range`` times
+    ``x_scale`` (both signs where the geometry is ``signed``)."""
+    lo, hi = (math.log10(v) for v in geo.x_range)
+    scale = sp.lambdify([p.name for p in geo.params], sp.sympify(geo.x_scale))
+
+    def sample(r):
+        params = _model_params(geo, r)
+        return dict(x=(_signed if geo.signed else _mag)(r, lo, hi) * scale(*params.values()), **params)
+    return sample
+
+
+for _geo in GEOMETRIES.values():
+    SAMPLERS.update({f"{_geo.name}_{w}": _geometry_sampler(_geo) for w in _geo.kernels})
 
 
 def _model_samplers(model) -> dict:
