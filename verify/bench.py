@@ -52,9 +52,10 @@ from tqdm import tqdm
 import theory
 from numerics._generated import numpy_kernels as NK
 from numerics.cli import Parser, add_device, description, positive
+from numerics.flows import DeepDiagonalFlow
 from numerics.losses import LinearRegression, SeparableQuadratic
 from numerics.sign import simulate_sign_flow
-from numerics.simulate import resolve_device, simulate_parameter_flow
+from numerics.simulate import default_method, resolve_device, simulate_parameter_flow
 
 L, Y = 3, 1.0
 FAST = 1.0          # seconds: shorter runs are repeated (see ``timed``)
@@ -448,7 +449,8 @@ def bench_regression(rows, n, devices, rtol, atol, budget):
             sec = time.perf_counter() - t0
             err = float(((res.x.cpu() - ref).abs().max() / ref.abs().max()))
             row(rows, "regression q=1.5 (50 coords)", f"steepmirror{label} ({dev.type})", n, sec, err,
-                ("default method (Rodas5); " if method is None else "") +
+                (f"default method ({default_method(DeepDiagonalFlow(loss, 50, 2), torch.tensor(1.5))}); "
+                 if method is None else "") +
                 "error vs the package's DOP853 at rtol 1e-13 (no closed form)")
         try:
             from torchdiffeq import odeint
