@@ -155,8 +155,9 @@ def test_default_method_rule():
     assert default_method(coupled, q(1.0)) == "dop853"
     assert default_method(separable, q(1.5)) == "dop853"
     assert default_method(DeepDiagonalFlow(LinearRegression(X, y), 6, 2, extras=(lambda x, g, p: x,)), q(1.5)) == "dop853"
-    reduced = BalancedReduction(LinearRegression(X, y), 6, 2)      # mirror coordinates: stiff for every 1 < q < 2
-    assert default_method(reduced, q(1.5)) == default_method(reduced, q(1.1, 1.9)) == "rodas5"
+    reduced = BalancedReduction(LinearRegression(X, y), 6, 2)      # mirror coordinates: stiff from q = 1.5
+    assert default_method(reduced, q(1.5)) == default_method(reduced, q(1.6, 1.9)) == "rodas5"
+    assert default_method(reduced, q(1.25)) == default_method(reduced, q(1.5, 1.25)) == "dop853"
     assert default_method(reduced, q(1.0)) == default_method(reduced, q(2.0)) == "dop853"
     assert default_method(BalancedReduction(SeparableQuadratic(1.0), 1, 2), q(1.5)) == "dop853"
 
