@@ -30,7 +30,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from numerics.cli import Parser, add_device, description, readable, writable_folder
+from numerics.cli import Parser, add_device, add_seed, description, readable, writable_folder
 
 from . import experiments
 from . import figures as F
@@ -63,7 +63,7 @@ def parse_args(argv):
     p.add_argument("--precision", default="quick", choices=("quick", "full"),
                    help="grids of the verify run and figures (default quick)")
     add_device(p)
-    p.add_argument("--seed", type=int, default=0, help="seed of the random starts (default 0)")
+    add_seed(p, "the random starts")
     p.add_argument("--paper-results", metavar="DIR", default=os.path.join("reports", "paper"),
                    help="stored results of python -m verify.paper for the Experiments section "
                         "(default reports/paper; left out with --only)")

@@ -63,6 +63,26 @@ def positive(kind=float):
     return parse
 
 
+SEED_MAX = 2**32 - 1
+
+
+def seed(value: str) -> int:
+    """``--seed`` type: an integer in ``[0, 2^32)``, a seed NumPy's and torch's generators take."""
+    try:
+        v = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {value!r}") from None
+    if not 0 <= v <= SEED_MAX:
+        raise argparse.ArgumentTypeError(f"must be an integer in [0, {SEED_MAX}], got {v}")
+    return v
+
+
+def add_seed(p: argparse.ArgumentParser, what: str) -> None:
+    """The shared ``--seed`` flag, checked before any work starts."""
+    p.add_argument("--seed", type=seed, default=0,
+                   help=f"seed of {what}, an integer in [0, 2^32) (default 0)")
+
+
 def writable_folder(path: str) -> None:
     """Check that a file can be written in the folder ``path`` (created for the test and removed
     again if it did not exist: a check leaves nothing behind); ``ValueError`` saying what to do

@@ -159,6 +159,9 @@ CLI = [
     ("verify.experiments", "--wall", "0"),
     ("docs.build", "--results", "/no/such/results.json"),
     ("verify.all", "--json", "/"),
+    ("verify.precision", "--seed", "-1"),
+    ("verify.all", "--only", "BAL-1", "--seed", str(2**64)),
+    ("docs.build", "--tex-only", "--only", "MIR", "--seed", "-1"),
 ]
 
 

@@ -19,7 +19,7 @@ from importlib import metadata
 
 from tqdm import tqdm
 
-from numerics.cli import Parser, add_device, description, readable, writable_folder
+from numerics.cli import Parser, add_device, add_seed, description, readable, writable_folder
 
 from . import load_checks
 from .harness import REGISTRY, Context, Result
@@ -36,7 +36,7 @@ def parse_args(argv):
                    help="also write the results as JSON to this file, atomically (default: none)")
     p.add_argument("--mutate", action="store_true",
                    help="run every check against its deliberately wrong prediction (default off)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the random starts (default 0)")
+    add_seed(p, "the random starts")
     p.add_argument("--list", action="store_true",
                    help="list the checks, their tolerances and mutations, and exit (default off)")
     p.add_argument("--wide", action="store_true",

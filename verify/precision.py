@@ -25,7 +25,7 @@ from tqdm import tqdm
 
 from numerics._generated import numpy_kernels as NK
 from numerics._generated import torch_kernels as TK
-from numerics.cli import Parser, add_device, description
+from numerics.cli import Parser, add_device, add_seed, description
 from theory.catalog import kernel_specs
 from theory.models import MODELS
 from theory.kernelspec import SumLast
@@ -226,7 +226,7 @@ def report(n: int = 100, seed: int = 0, cuda: bool = False) -> list[dict]:
 def main(argv=None) -> int:
     p = Parser(prog="python -m verify.precision", description=description(__doc__))
     p.add_argument("--points", type=int, default=100, help="random points per kernel (default 100)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the random points (default 0)")
+    add_seed(p, "the random points")
     add_device(p, "cuda adds a GPU column")
     args = p.parse_args(argv)
     if args.points < 1:
