@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import shutil
 import sys
@@ -50,14 +51,15 @@ def add_device(p: argparse.ArgumentParser, what: str = "where the simulations ru
 
 
 def positive(kind=float):
-    """An ``argparse`` type: a number of ``kind`` that is > 0."""
+    """An ``argparse`` type: a finite number of ``kind`` that is > 0 (a budget of ``inf`` is no
+    budget: refused)."""
     def parse(value: str):
         try:
             v = kind(value)
         except ValueError:
             raise argparse.ArgumentTypeError(f"expected a {kind.__name__}, got {value!r}") from None
-        if not v > 0:
-            raise argparse.ArgumentTypeError(f"must be > 0, got {value}")
+        if not (v > 0 and math.isfinite(v)):
+            raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {value}")
         return v
     parse.__name__ = f"positive {kind.__name__}"
     return parse

@@ -96,3 +96,14 @@ def test_console_script_dispatches_to_the_modules():
     assert p.returncode == 0 and p.stdout.split()[0] == "polynomial"
     p = run("steepmirror", "nope")
     assert p.returncode == 2 and "choose from" in p.stderr
+
+
+@pytest.mark.parametrize("value", ["inf", "-inf", "nan", "0", "-1"])
+def test_budget_flags_refuse_non_finite_and_non_positive_values(value):
+    """--budget, --wall, --deadline: a budget of inf is no budget (the runs could hang)."""
+    import argparse
+
+    from numerics.cli import positive
+
+    with pytest.raises(argparse.ArgumentTypeError, match="finite number > 0"):
+        positive(float)(value)
