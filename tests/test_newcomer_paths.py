@@ -4,6 +4,7 @@ the device check, and the experiments report's honesty."""
 from __future__ import annotations
 
 import argparse
+import sys
 
 import pytest
 import sympy as sp
@@ -11,6 +12,7 @@ import torch
 
 import numerics
 import theory
+from conftest import run_guarded
 from numerics._generated import torch_kernels as K
 from numerics.cli import device
 from numerics.losses import SeparableQuadratic
@@ -115,3 +117,29 @@ def test_experiment_means_use_finished_runs_only_and_say_how_many(tmp_path, monk
     last = E.verdict(rows).splitlines()[-1]
     assert last.startswith("PARTIAL: 2 of 3 runs stopped")
     assert E.verdict(rows[:1]).startswith("COMPLETE")
+
+
+MIRROR_ON_A_COUPLED_LOSS = """
+import warnings
+import torch
+import numerics
+from numerics._generated.torch_kernels import mir1_hess
+from numerics.losses import LinearRegression
+
+X = torch.randn(5, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+loss = LinearRegression(X, X @ torch.tensor([1.0, 0.5, 2.0], dtype=torch.float64))
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    res = numerics.simulate_mirror_flow(torch.full((2, 3), 0.1, dtype=torch.float64), 1.8, loss,
+                                        numerics.bind(mir1_hess, L=3), 1.0, method="rodas5")
+print(res.ok(), [str(w.message)[:80] for w in caught])
+"""
+
+
+def test_stiff_mirror_flow_leaks_no_warnings():
+    """A user's ``hess`` on a coupled loss at q in [1.75, 2) runs Rodas5 (the default there), whose Jacobian
+    differentiates ``1/R''`` in forward mode: torch's internal ``torch.jit.script`` deprecation
+    warnings must not reach the user (a fresh process: torch scripts on its first such call)."""
+    p = run_guarded([sys.executable, "-c", MIRROR_ON_A_COUPLED_LOSS])
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.split() == ["True", "[]"], p.stdout
