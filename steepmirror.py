@@ -13,7 +13,7 @@ COMMANDS = {
     "verify": ("verify.all", "run every theorem check and print the verification table"),
     "bench": ("verify.bench", "time the integrators against scipy and torchdiffeq"),
     "precision": ("verify.precision", "every generated kernel against mpmath at 30 digits"),
-    "experiments": ("verify.experiments", "the sparse recovery/classification sweep and its report"),
+    "experiments": ("verify.experiments", "the sparse recovery/classification sweep and report"),
     "docs": ("docs.build", "the derivation document (LaTeX to PDF)"),
     "theory": ("theory.__main__", "closed forms from the command line"),
     "codegen": ("theory.codegen", "regenerate the kernels in numerics/_generated"),

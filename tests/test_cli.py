@@ -107,3 +107,37 @@ def test_budget_flags_refuse_non_finite_and_non_positive_values(value):
 
     with pytest.raises(argparse.ArgumentTypeError, match="finite number > 0"):
         positive(float)(value)
+
+
+def _helps():
+    from steepmirror import COMMANDS
+
+    subs = {"theory": [[], ["escape-time"], ["escape-class"], ["potential"], ["scalar"]]}
+    return [(name, sub) for name in COMMANDS for sub in subs.get(name, [[]])]
+
+
+@pytest.mark.parametrize("name, sub", _helps(), ids=[" ".join([n, *s]) for n, s in _helps()])
+def test_every_help_text_is_plain_and_gives_each_flags_default(name, sub, capsys):
+    """Every command and subcommand of the console script: ``--help`` exits 0, shows no reST
+    markup, and every flag's text states its default (or that it is required)."""
+    import importlib
+    import re
+
+    from steepmirror import COMMANDS
+
+    with pytest.raises(SystemExit) as stop:
+        importlib.import_module(COMMANDS[name][0]).main([*sub, "--help"])
+    out = capsys.readouterr().out
+    assert stop.value.code == 0 and "``" not in out, out
+    options = out.split("options:\n", 1)[1].split("\n\n", 1)[0]
+    entries = [" ".join(e.split()) for e in re.split(r"\n(?=  -)", options)]
+    for entry in entries:
+        assert entry.startswith("-h,") or "default" in entry or "required" in entry, entry
+
+
+def test_console_script_usage_and_bad_usage_fit_100_columns_in_one_line():
+    from steepmirror import usage
+
+    assert max(map(len, usage().splitlines())) <= 100, usage()
+    p = run("theory.codegen", "--bogus")
+    assert p.returncode == 2 and len(p.stderr.strip().splitlines()) == 1, p.stderr
