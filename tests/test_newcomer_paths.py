@@ -143,3 +143,16 @@ def test_stiff_mirror_flow_leaks_no_warnings():
     p = run_guarded([sys.executable, "-c", MIRROR_ON_A_COUPLED_LOSS])
     assert p.returncode == 0, p.stderr
     assert p.stdout.split() == ["True", "[]"], p.stdout
+
+
+def test_readable_forms_say_what_their_root_variable_is():
+    """A potential without a closed inverse is printed in a root variable ``v``: its text states the
+    equation ``v`` solves, and that equation holds at ``v = log w``, ``x = g(w)`` (MIR-5's ``w = e^v``)."""
+    text = theory.reparam.scalar("w**3 + w").potential(q=1.5).readable()
+    assert "exp(" in text.splitlines()[0], text
+    equation = text.splitlines()[-1]
+    assert equation.startswith("where v solves ") and equation.endswith(" = 0"), text
+    lhs = sp.sympify(equation.removeprefix("where v solves ").removesuffix(" = 0"))
+    w = sp.Rational(7, 10)
+    assert sp.simplify(lhs.subs({"v": sp.log(w), "x": w**3 + w})) == 0
+    assert "where v solves " in theory.mirror_potential(3, 1.5, [0, 0.2, 0.5]).readable()
