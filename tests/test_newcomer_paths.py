@@ -119,6 +119,16 @@ def test_experiment_means_use_finished_runs_only_and_say_how_many(tmp_path, monk
     assert E.verdict(rows[:1]).startswith("COMPLETE")
 
 
+def test_experiment_verdict_fits_100_columns():
+    """Many stopped batches: the list is wrapped, the last line still says PARTIAL and the count."""
+    rows = [dict(_row("budget", 0.5), kind=kind, q=q, L=L, decay=decay) for kind in ("classification", "regression")
+            for q in (1.25, 1.5, 1.75) for L in (1, 2, 3) for decay in ("none", "coupled", "decoupled")] * 20
+    lines = E.verdict(rows + [_row("converged", 0.1)] * 1000).splitlines()
+    assert max(map(len, lines)) <= 100, lines
+    assert lines[-1].startswith("PARTIAL: 1080 of 2080 runs stopped") and "1000 finished" in lines[-1]
+    assert sum(line.count("decay=") for line in lines) == 54
+
+
 MIRROR_ON_A_COUPLED_LOSS = """
 import warnings
 import torch
