@@ -92,6 +92,8 @@ def writable_folder(path: str) -> None:
     new, probe = None, os.path.abspath(path)
     while not os.path.exists(probe):
         new, probe = probe, os.path.dirname(probe)
+    if not os.path.isdir(probe):
+        raise ValueError(f"{probe!r} is a file, not a folder; choose a folder")
     try:
         os.makedirs(path, exist_ok=True)
         with tempfile.TemporaryFile(dir=path):

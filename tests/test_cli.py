@@ -141,3 +141,12 @@ def test_console_script_usage_and_bad_usage_fit_100_columns_in_one_line():
     assert max(map(len, usage().splitlines())) <= 100, usage()
     p = run("theory.codegen", "--bogus")
     assert p.returncode == 2 and len(p.stderr.strip().splitlines()) == 1, p.stderr
+
+
+def test_an_output_folder_that_is_a_file_is_named_as_such(tmp_path):
+    from numerics.cli import writable_folder
+
+    (tmp_path / "notes.txt").write_text("")
+    for path in (tmp_path / "notes.txt", tmp_path / "notes.txt" / "sub"):
+        with pytest.raises(ValueError, match=r"notes\.txt' is a file, not a folder; choose a folder"):
+            writable_folder(str(path))
