@@ -158,10 +158,13 @@ def finish_verify(proc, json_path: Path) -> dict:
 def load_results(path: str) -> dict:
     try:
         data = json.loads(Path(path).read_text())
-    except (OSError, ValueError) as exc:
-        raise BuildError(f"cannot read --results {path}: {exc}", 2) from None
+    except OSError as exc:
+        raise BuildError(f"cannot read --results {path}: {exc.strerror}", 2) from None
+    except ValueError:
+        data = None
     if not isinstance(data, dict) or not isinstance(data.get("results"), list):
-        raise BuildError(f"--results {path} is not the JSON of `python -m verify.all --json`", 2)
+        raise BuildError(f"--results {path} is not the JSON of a verify run; write one with "
+                         f"python -m verify.all --json {path}", 2)
     if data.get("mutate"):
         raise BuildError(f"--results {path} is from a --mutate run; the document needs a normal run", 2)
     return data

@@ -150,3 +150,11 @@ def test_an_output_folder_that_is_a_file_is_named_as_such(tmp_path):
     for path in (tmp_path / "notes.txt", tmp_path / "notes.txt" / "sub"):
         with pytest.raises(ValueError, match=r"notes\.txt' is a file, not a folder; choose a folder"):
             writable_folder(str(path))
+
+
+def test_docs_build_results_that_are_not_verify_json_say_how_to_make_them(tmp_path):
+    for text in ("not json", "[1, 2]"):
+        (tmp_path / "r.json").write_text(text)
+        p = run("docs.build", "--results", str(tmp_path / "r.json"), "--tex-only", "--out", str(tmp_path))
+        assert p.returncode == 2 and "python -m verify.all --json" in p.stderr, p.stderr
+        assert len(p.stderr.strip().splitlines()) == 1
