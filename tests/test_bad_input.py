@@ -51,6 +51,7 @@ API = [
     (lambda: theory.reparam.scalar("__import__('os').system('true')"), ValueError, "g"),
     (lambda: theory.reparam.scalar("w.__class__"), ValueError, "g"),
     (lambda: theory.reparam.scalar(3), TypeError, "g"),
+    (lambda: theory.reparam.scalar("tanh(w)", params={"b": 2}), ValueError, "params: 'b' does not appear in g"),
     # simulators
     (lambda: simulate_parameter_flow(W, "1.5", SQ, 1.0), TypeError, "q"),
     (lambda: simulate_parameter_flow(W, 2.5, SQ, 1.0), ValueError, "q"),
