@@ -117,6 +117,9 @@ SUM = lambda x, g, p: x.sum(1)                    # noqa: E731  (B,), not (B, k)
 SHAPES = [
     # one row per public entry point: a bad shape raises "<arg> must have shape ..., got ..."
     (lambda: simulate_parameter_flow(W, 1.5, LR3, 1.0), "w0"),
+    (lambda: simulate_parameter_flow(W[:0], 1.5, SQ, 1.0), "w0"),
+    (lambda: simulate_mirror_flow(X02[:, :0], 1.5, SQ, lambda x, p: x, 1.0), "x0"),
+    (lambda: simulate_sign_flow(W[:0], SQ, 1.0), "w0"),
     (lambda: simulate_parameter_flow(W, 1.5, SQ, torch.ones(3)), "t_end"),
     (lambda: simulate_scalar_flow(X02, 1.5, LR3, torch.sinh, torch.cosh, 1.0), "w0"),
     (lambda: simulate_scalar_flow(X02, 1.5, SQ, lambda w: w[:, :1], torch.cosh, 1.0), "g"),
