@@ -83,6 +83,18 @@ def test_m_equal_one_threshold():
             assert theory.escape_or_collapse(L, q, nu, y, 1e-3, "decoupled") == expect
 
 
+def test_escape_or_collapse_from_starts_beyond_the_float64_range():
+    """``alpha^L`` below 1e-308 or above 1e308 (where a float power under- or overflows): decoupled
+    at m = 1 still escapes iff y^(q-1) > nu, for any alpha; a start far above y escapes."""
+    for L in (3, 4):
+        q = L / (L - 1)
+        for alpha in (1e-120, 1e-200):
+            assert theory.escape_or_collapse(L, q, 0.5, 1.0, alpha, "decoupled") == "escape"
+            assert theory.escape_or_collapse(L, q, 1.5, 1.0, alpha, "decoupled") == "collapse"
+    for decay in ("coupled", "decoupled"):
+        assert theory.escape_or_collapse(3, 2.0, 0.3, 1.0, 1e300, decay) == "escape"
+
+
 @given(st.integers(1, 5), st.floats(0.2, 5.0))
 def test_largest_stable_step_is_two_over_the_hessian_eigenvalue(L, y):
     w = torch.full((L,), y ** (1 / L), dtype=torch.float64)
