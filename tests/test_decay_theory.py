@@ -93,7 +93,8 @@ def test_step_counts_at_scales_that_a_rational_approximation_rounds_to_zero():
 
 def test_escape_or_collapse_from_starts_beyond_the_float64_range():
     """``alpha^L`` below 1e-308 or above 1e308 (where a float power under- or overflows): decoupled
-    at m = 1 still escapes iff y^(q-1) > nu, for any alpha; a start far above y escapes."""
+    at m = 1 still escapes iff y^(q-1) > nu, for any alpha; a start far above y escapes; DEC-2's
+    box ``min(y, nu^-L)`` with ``nu^-L`` past the float64 range is ``y``."""
     for L in (3, 4):
         q = L / (L - 1)
         for alpha in (1e-120, 1e-200):
@@ -101,6 +102,7 @@ def test_escape_or_collapse_from_starts_beyond_the_float64_range():
             assert theory.escape_or_collapse(L, q, 1.5, 1.0, alpha, "decoupled") == "collapse"
     for decay in ("coupled", "decoupled"):
         assert theory.escape_or_collapse(3, 2.0, 0.3, 1.0, 1e300, decay) == "escape"
+    assert theory.equilibrium(3, 1.0, 1e-200, 2.0, "decoupled") == 2.0     # min(y, nu^-L), nu^-L = 1e600
 
 
 @given(st.integers(1, 5), st.floats(0.2, 5.0))

@@ -228,7 +228,7 @@ def equilibrium(L, q, nu, y, decay="decoupled") -> float:
     if nu_ == 0:
         return y_
     if decay == "decoupled" and q_ == 1:
-        return float(min(y_, nu_ ** (-L_)))
+        return float(min(y_, mpmath.mpf(nu_) ** -L_))      # nu^-L past the float64 range: y
     roots = _roots(L_, q_, nu_, y_, decay)
     return 0.0 if roots is None else float(mpmath.nstr(roots[1], 30))   # correctly rounded
 
