@@ -17,7 +17,7 @@ from numerics._generated import torch_kernels as K
 from numerics.cli import device
 from numerics.losses import SeparableQuadratic
 from theory.special import elementary
-from theory.symbols import x
+from theory.symbols import w as x_w, x
 from verify import experiments as E
 
 
@@ -49,6 +49,12 @@ def test_elementary_rewrites_betainc_and_keeps_what_it_cannot():
     assert elementary(sp.betainc(half, 0, 0, z) / 4) == sp.asinh(4 * x) / 2        # 2 atanh(sqrt(z)) / 4 = asinh(4x) / 2
     kept = sp.betainc(half, sp.Rational(1, 4), 0, x**2 / (x**2 + 1))
     assert elementary(kept) == kept
+
+
+def test_decimal_constants_in_g_are_read_as_written():
+    """``1e-120`` is the rational 10^-120 (``sp.nsimplify`` rounds it to 0, dropping the term)."""
+    assert sp.expand(theory.reparam.scalar("w + 1e-120*w**3").g) == x_w + x_w**3 / 10**120
+    assert sp.expand(theory.reparam.scalar("0.1*w + 2.5e-3*w**3").g) == x_w / 10 + x_w**3 / 400
 
 
 def test_string_parameter_names_are_accepted_and_checked():
