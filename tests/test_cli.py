@@ -158,3 +158,21 @@ def test_docs_build_results_that_are_not_verify_json_say_how_to_make_them(tmp_pa
         p = run("docs.build", "--results", str(tmp_path / "r.json"), "--tex-only", "--out", str(tmp_path))
         assert p.returncode == 2 and "python -m verify.all --json" in p.stderr, p.stderr
         assert len(p.stderr.strip().splitlines()) == 1
+
+
+def test_bench_table_fits_100_columns_and_keeps_every_note():
+    import math
+
+    from verify.bench import report, row
+
+    rows, problem = [], "regression q=1.5 (50 coords)"
+    row(rows, problem, "steepmirror (cpu)", 2, 61.1, 9.6e-9,
+        "default method (Rodas5); error vs the package's DOP853 at rtol 1e-13 (no closed form)")
+    row(rows, problem, "torchdiffeq dopri5 (cpu)", 2, 5.0, math.nan,
+        "stopped after the 5 s budget at rtol 1e-12, towards the package's error")
+    row(rows, "smooth q=2", "steepmirror (cpu)", 100, 0.086, 5.9e-12)
+    text = report(rows)
+    assert max(map(len, text.splitlines())) <= 100, text
+    flat = " ".join(text.split())
+    assert all(r["problem"] in flat and r["solver"] in flat and r["note"] in flat for r in rows), text
+    assert " 0.082x " in flat                     # its time per trajectory / ours: 5 / 61.1
