@@ -176,3 +176,13 @@ def test_bench_table_fits_100_columns_and_keeps_every_note():
     flat = " ".join(text.split())
     assert all(r["problem"] in flat and r["solver"] in flat and r["note"] in flat for r in rows), text
     assert " 0.082x " in flat                     # its time per trajectory / ours: 5 / 61.1
+
+
+def test_precision_table_fits_100_columns():
+    from verify.precision import table
+
+    rows = [dict(kernel="mir3_hess_lambda_balanced", **{"numpy f64": 2.9e-15, "torch f64": 3e-15,
+                                                         "torch f32": 1.1e-4, "cuda f64": 3e-15})]
+    text = table(rows, 100_000)
+    assert max(map(len, text.splitlines())) <= 100, text
+    assert text.splitlines()[-1] == "float64 worst 2.9e-15, float32 worst 1.1e-04"

@@ -231,14 +231,18 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     if args.points < 1:
         p.error(f"--points must be >= 1, got {args.points}")
-    rows = report(args.points, args.seed, args.device == "cuda")
-    cols = [c for c in rows[0] if c != "kernel"]
-    print(f"{'kernel':<24}" + "".join(f"{c:>12}" for c in cols))
-    for r in rows:
-        print(f"{r['kernel']:<24}" + "".join(f"{r[c]:>12.1e}" for c in cols))
-    print(f"\nmax scaled error vs mpmath (30 digits) over {args.points} points per kernel; "
-          f"float64 worst {max(r['numpy f64'] for r in rows):.1e}, float32 worst {max(r['torch f32'] for r in rows):.1e}")
+    print(table(report(args.points, args.seed, args.device == "cuda"), args.points))
     return 0
+
+
+def table(rows, points: int) -> str:
+    """One row per kernel, its largest scaled error per backend, and a closing summary."""
+    cols = [c for c in rows[0] if c != "kernel"]
+    lines = [f"{'kernel':<24}" + "".join(f"{c:>12}" for c in cols)]
+    lines += [f"{r['kernel']:<24}" + "".join(f"{r[c]:>12.1e}" for c in cols) for r in rows]
+    return "\n".join([*lines, "", f"max scaled error vs mpmath (30 digits) over {points} points per kernel:",
+                      f"float64 worst {max(r['numpy f64'] for r in rows):.1e}, "
+                      f"float32 worst {max(r['torch f32'] for r in rows):.1e}"])
 
 
 if __name__ == "__main__":
