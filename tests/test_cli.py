@@ -186,3 +186,15 @@ def test_precision_table_fits_100_columns():
     text = table(rows, 100_000)
     assert max(map(len, text.splitlines())) <= 100, text
     assert text.splitlines()[-1] == "float64 worst 2.9e-15, float32 worst 1.1e-04"
+
+
+def test_verify_all_list_fits_100_columns_unless_wide():
+    from verify import load_checks
+    from verify.all import listing
+    from verify.harness import REGISTRY
+
+    load_checks()
+    text, wide = listing(list(REGISTRY)), listing(list(REGISTRY), wide=True)
+    assert max(map(len, text.splitlines())) <= 100 < max(map(len, wide.splitlines()))
+    assert " ".join(text.split()) == " ".join(wide.split())          # the same words, only wrapped
+    assert len(wide.splitlines()) == 3 * len(REGISTRY)

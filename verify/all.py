@@ -40,7 +40,8 @@ def parse_args(argv):
     p.add_argument("--list", action="store_true",
                    help="list the checks, their tolerances and mutations, and exit (default off)")
     p.add_argument("--wide", action="store_true",
-                   help="print the full table, one line per check, however wide (default: fit 100 columns)")
+                   help="print the full table (and --list), one line per check, however wide "
+                        "(default: fit 100 columns)")
     return p.parse_args(argv)
 
 
@@ -141,6 +142,18 @@ def payload(results, ctx, interrupted=False) -> dict:
     }
 
 
+def listing(ids, wide: bool = False) -> str:
+    """``--list``: each check's claim, tolerance and mutation, wrapped to 100 columns unless ``wide``."""
+    lines = []
+    for i in ids:
+        c = REGISTRY[i]
+        for head, text in ((f"{i:<7} ", c.claim), ("        tolerance: ", c.tolerance_note),
+                           ("        mutation:  ", c.mutation)):
+            lines += [head + text] if wide else textwrap.wrap(
+                text, 100, initial_indent=head, subsequent_indent=" " * len(head), break_on_hyphens=False)
+    return "\n".join(lines)
+
+
 def main(argv=None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     load_checks()
@@ -152,9 +165,7 @@ def main(argv=None) -> int:
         sys.stderr.write(f"python -m verify.all: error: {exc}\n")
         return 2
     if args.list:
-        for i in ids:
-            c = REGISTRY[i]
-            print(f"{i:<7} {c.claim}\n        tolerance: {c.tolerance_note}\n        mutation:  {c.mutation}")
+        print(listing(ids, args.wide))
         return 0
     ctx = Context(device=args.device, precision=args.precision, mutate=args.mutate, seed=args.seed)
     results: list[Result] = []
