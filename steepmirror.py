@@ -37,8 +37,9 @@ def main(argv=None) -> int:
         sys.stderr.write(f"steepmirror: error: unknown command {argv[0]!r} "
                          f"(choose from {', '.join(COMMANDS)})\n")
         return 2
-    module = importlib.import_module(COMMANDS[argv[0]][0])
-    return module.main(argv[1:])
+    from numerics.cli import piped
+
+    return piped(importlib.import_module(COMMANDS[argv[0]][0]).main, argv[1:])
 
 
 if __name__ == "__main__":

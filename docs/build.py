@@ -30,7 +30,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from numerics.cli import Parser, add_device, add_seed, description, readable, writable_folder
+from numerics.cli import Parser, add_device, add_seed, description, piped, readable, writable_folder
 
 from . import experiments
 from . import figures as F
@@ -365,4 +365,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(piped(main))

@@ -23,6 +23,18 @@ def description(doc: str) -> str:
     return " ".join(doc.strip().split("\n\n")[0].split()).replace("``", "")
 
 
+def piped(main, *args) -> int:
+    """``main(*args)``'s exit status; output into a pipe whose reader has gone (``| head``) ends
+    the command quietly with status 141 (128 + SIGPIPE, as Unix tools end), not a traceback."""
+    try:
+        code = main(*args)
+        sys.stdout.flush()
+        return code
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())   # no second error at exit
+        return 141
+
+
 def readable(path) -> None:
     """Give a file made by ``tempfile.mkstemp`` (mode 0600) the mode of an ordinary new file:
     ``0666`` less the process umask (world-readable under the usual umask 022)."""

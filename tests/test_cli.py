@@ -198,3 +198,22 @@ def test_verify_all_list_fits_100_columns_unless_wide():
     assert max(map(len, text.splitlines())) <= 100 < max(map(len, wide.splitlines()))
     assert " ".join(text.split()) == " ".join(wide.split())          # the same words, only wrapped
     assert len(wide.splitlines()) == 3 * len(REGISTRY)
+
+
+@pytest.mark.parametrize("args", [["verify.all", "--list"], ["theory"], ["steepmirror", "theory"]])
+def test_output_into_a_closed_pipe_ends_quietly(args):
+    """``python -m verify.all --list | head -1``: the reader closes first; the command ends with
+    status 141 (128 + SIGPIPE, as Unix tools do), without a BrokenPipeError traceback."""
+    import subprocess
+
+    from conftest import HANG_GUARD_S
+
+    p = subprocess.Popen([sys.executable, "-m", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True)
+    p.stdout.close()                                   # before the command has printed anything
+    try:
+        _, err = p.communicate(timeout=HANG_GUARD_S)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        pytest.skip("hang guard: no verdict")
+    assert p.returncode == 141 and "Traceback" not in err, err

@@ -15,7 +15,7 @@ from __future__ import annotations
 import sys
 
 import theory
-from numerics.cli import Parser
+from numerics.cli import Parser, piped
 
 
 def overview() -> str:
@@ -111,4 +111,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(piped(main))

@@ -11,7 +11,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from numerics.cli import Parser, description
+from numerics.cli import Parser, description, piped
 
 from .catalog import kernel_specs
 from .printer import HEADER, render_catalog, render_module
@@ -50,4 +50,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(piped(main))

@@ -19,7 +19,7 @@ from importlib import metadata
 
 from tqdm import tqdm
 
-from numerics.cli import Parser, add_device, add_seed, description, readable, writable_folder
+from numerics.cli import Parser, add_device, add_seed, description, piped, readable, writable_folder
 
 from . import load_checks
 from .harness import REGISTRY, Context, Result
@@ -200,4 +200,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(piped(main))

@@ -52,7 +52,7 @@ from tqdm import tqdm
 
 import theory
 from numerics._generated import numpy_kernels as NK
-from numerics.cli import Parser, add_device, description, positive
+from numerics.cli import Parser, add_device, description, piped, positive
 from numerics.losses import LinearRegression, SeparableQuadratic
 from numerics.sign import simulate_sign_flow
 from numerics.simulate import resolve_device, simulate_parameter_flow
@@ -563,4 +563,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(piped(main))

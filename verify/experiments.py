@@ -43,7 +43,7 @@ from multiprocessing import get_context
 import numpy as np
 from tqdm import tqdm
 
-from numerics.cli import Parser, description, positive, writable_folder
+from numerics.cli import Parser, description, piped, positive, writable_folder
 
 N_REG, N_CLS, N_TEST, DIM, K = 6, 24, 2000, 12, 2
 ALPHAS = (1e-3, 1e-2, 1e-1, 0.5)
@@ -434,4 +434,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(piped(main))

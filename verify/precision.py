@@ -25,7 +25,7 @@ from tqdm import tqdm
 
 from numerics._generated import numpy_kernels as NK
 from numerics._generated import torch_kernels as TK
-from numerics.cli import Parser, add_device, add_seed, description
+from numerics.cli import Parser, add_device, add_seed, description, piped
 from theory.catalog import kernel_specs
 from theory.models import MODELS
 from theory.kernelspec import SumLast
@@ -246,4 +246,4 @@ def table(rows, points: int) -> str:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(piped(main))

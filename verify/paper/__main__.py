@@ -7,7 +7,7 @@ import os
 import sys
 import time
 
-from numerics.cli import Parser
+from numerics.cli import Parser, piped
 
 from . import figures, plan, report
 from .runner import Store, execute
@@ -43,4 +43,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(piped(main))
