@@ -164,6 +164,8 @@ CLI = [
     ("docs.build", "--results", "/no/such/results.json"),
     ("verify.all", "--json", "/"),
     ("verify.precision", "--seed", "-1"),
+    ("verify.paper", "/proc/no/such/folder", "--quick", "--only", "escape"),
+    ("verify.paper", "--workers", "0"),
     ("verify.all", "--only", "BAL-1", "--seed", str(2**64)),
     ("docs.build", "--tex-only", "--only", "MIR", "--seed", "-1"),
 ]

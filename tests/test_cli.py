@@ -113,22 +113,25 @@ def _helps():
     from steepmirror import COMMANDS
 
     subs = {"theory": [[], ["escape-time"], ["escape-class"], ["potential"], ["scalar"]]}
-    return [(name, sub) for name in COMMANDS for sub in subs.get(name, [[]])]
+    return [(name, sub) for name in COMMANDS for sub in subs.get(name, [[]])] + [("paper", [])]
 
 
 @pytest.mark.parametrize("name, sub", _helps(), ids=[" ".join([n, *s]) for n, s in _helps()])
 def test_every_help_text_is_plain_and_gives_each_flags_default(name, sub, capsys):
-    """Every command and subcommand of the console script: ``--help`` exits 0, shows no reST
-    markup, and every flag's text states its default (or that it is required)."""
+    """Every command and subcommand of the console script, and verify.paper: ``--help`` exits 0,
+    fits 100 columns, shows no reST markup, and every flag's text states its default (or that it
+    is required)."""
     import importlib
     import re
 
     from steepmirror import COMMANDS
 
+    module = COMMANDS[name][0] if name in COMMANDS else "verify.paper.__main__"
     with pytest.raises(SystemExit) as stop:
-        importlib.import_module(COMMANDS[name][0]).main([*sub, "--help"])
+        importlib.import_module(module).main([*sub, "--help"])
     out = capsys.readouterr().out
     assert stop.value.code == 0 and "``" not in out, out
+    assert max(map(len, out.splitlines())) <= 100, out
     options = out.split("options:\n", 1)[1].split("\n\n", 1)[0]
     entries = [" ".join(e.split()) for e in re.split(r"\n(?=  -)", options)]
     for entry in entries:

@@ -7,7 +7,7 @@ import os
 import sys
 import time
 
-from numerics.cli import Parser, piped
+from numerics.cli import Parser, piped, positive, writable_folder
 
 from . import figures, plan, report
 from .runner import Store, execute
@@ -18,14 +18,19 @@ def main(argv=None) -> int:
                                                           "theory's prediction beside every measurement.")
     p.add_argument("out", nargs="?", default=os.path.join("reports", "paper"),
                    help="output folder (default reports/paper); a rerun resumes the stored tasks")
-    p.add_argument("--quick", action="store_true", help="a few tasks of every experiment (<= 2 minutes)")
-    p.add_argument("--workers", type=int, default=2, help="local processes (default 2)")
-    p.add_argument("--scheduler", metavar="ADDRESS", help="run the tasks on this Dask scheduler instead")
-    p.add_argument("--only", nargs="+", choices=plan.EXPERIMENTS, help="run only these experiments")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--quick", action="store_true",
+                   help="a few tasks of every experiment, <= 2 minutes (default off: all tasks)")
+    p.add_argument("--workers", type=positive(int), default=2, help="local processes (default 2)")
+    p.add_argument("--scheduler", metavar="ADDRESS",
+                   help="run the tasks on this Dask scheduler instead (default: local processes)")
+    p.add_argument("--only", nargs="+", choices=plan.EXPERIMENTS, metavar="EXPERIMENT",
+                   help=f"run only these experiments, of {', '.join(plan.EXPERIMENTS)} (default: all)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar (default: one on stderr)")
     args = p.parse_args(sys.argv[1:] if argv is None else argv)
-    if args.workers < 1:
-        p.error("--workers must be >= 1")
+    try:
+        writable_folder(args.out)
+    except ValueError as exc:
+        p.error(f"argument out: {exc}")
     store = Store(args.out)
     tasks = [t for t in plan.tasks(args.quick) if not args.only or t["experiment"] in args.only]
     start = time.perf_counter()
