@@ -82,6 +82,7 @@ def test_verify_all_table_fits_100_columns_and_prints_tolerances_in_short_form()
 def test_theory_cli_without_a_command_prints_the_closed_forms():
     p = run("theory")
     assert p.returncode == 0 and "MIR-1" in p.stdout and "ESC-1" in p.stdout and "betainc" in p.stdout
+    assert max(map(len, p.stdout.splitlines())) <= 100, p.stdout
 
 
 def test_theory_cli_imbalance_takes_one_constant_per_factor():

@@ -51,6 +51,16 @@ def test_elementary_rewrites_betainc_and_keeps_what_it_cannot():
     assert elementary(kept) == kept
 
 
+def test_readable_forms_write_box_cox_out():
+    """MIR-1 at L = 3, q = 2 (m = 4/3): ``R'(x) = int_1^x t^(-4/3)/3 dt = 1 - x^(-1/3)``, printed as
+    such, not as the package's ``BoxCox``; the symbolic overview says what ``BoxCox`` is."""
+    lines = dict(line.split(" = ", 1) for line in theory.mirror_potential(3, 2.0).readable().splitlines())
+    assert "BoxCox" not in "".join(lines.values())
+    assert sp.simplify(sp.sympify(lines["R'(x)"], locals={"x": x}) - (1 - x ** sp.Rational(-1, 3))) == 0
+    from theory.__main__ import overview
+    assert "BoxCox(x, l) = (x**l - 1)/l" in overview()
+
+
 def test_decimal_constants_in_g_are_read_as_written():
     """``1e-120`` is the rational 10^-120 (``sp.nsimplify`` rounds it to 0, dropping the term)."""
     assert sp.expand(theory.reparam.scalar("w + 1e-120*w**3").g) == x_w + x_w**3 / 10**120
