@@ -13,7 +13,7 @@ COMMANDS = {
     "verify": ("verify.all", "run every theorem check and print the verification table"),
     "bench": ("verify.bench", "time the integrators against scipy, torchdiffeq, torchode and diffrax"),
     "precision": ("verify.precision", "every generated kernel against mpmath at 30 digits"),
-    "experiments": ("verify.experiments", "the sparse recovery/classification sweep and its report"),
+    "experiments": ("verify.experiments", "the sparse recovery/classification sweep and report"),
     "paper": ("verify.paper", "the paper's experiments at CPU scale: report, CSV and figures"),
     "docs": ("docs.build", "the derivation document (LaTeX to PDF)"),
     "theory": ("theory.__main__", "closed forms from the command line"),
@@ -38,8 +38,9 @@ def main(argv=None) -> int:
         sys.stderr.write(f"steepmirror: error: unknown command {argv[0]!r} "
                          f"(choose from {', '.join(COMMANDS)})\n")
         return 2
-    module = importlib.import_module(COMMANDS[argv[0]][0])
-    return module.main(argv[1:])
+    from numerics.cli import piped
+
+    return piped(importlib.import_module(COMMANDS[argv[0]][0]).main, argv[1:])
 
 
 if __name__ == "__main__":

@@ -30,7 +30,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from numerics.cli import Parser, add_device, description, readable, writable_folder
+from numerics.cli import Parser, add_device, add_seed, description, piped, readable, writable_folder
 
 from . import experiments
 from . import figures as F
@@ -63,7 +63,7 @@ def parse_args(argv):
     p.add_argument("--precision", default="quick", choices=("quick", "full"),
                    help="grids of the verify run and figures (default quick)")
     add_device(p)
-    p.add_argument("--seed", type=int, default=0, help="seed of the random starts (default 0)")
+    add_seed(p, "the random starts")
     p.add_argument("--paper-results", metavar="DIR", default=os.path.join("reports", "paper"),
                    help="stored results of python -m verify.paper for the Experiments section "
                         "(default reports/paper; left out with --only)")
@@ -159,10 +159,13 @@ def finish_verify(proc, json_path: Path) -> dict:
 def load_results(path: str) -> dict:
     try:
         data = json.loads(Path(path).read_text())
-    except (OSError, ValueError) as exc:
-        raise BuildError(f"cannot read --results {path}: {exc}", 2) from None
+    except OSError as exc:
+        raise BuildError(f"cannot read --results {path}: {exc.strerror}", 2) from None
+    except ValueError:
+        data = None
     if not isinstance(data, dict) or not isinstance(data.get("results"), list):
-        raise BuildError(f"--results {path} is not the JSON of `python -m verify.all --json`", 2)
+        raise BuildError(f"--results {path} is not the JSON of a verify run; write one with "
+                         f"python -m verify.all --json {path}", 2)
     if data.get("mutate"):
         raise BuildError(f"--results {path} is from a --mutate run; the document needs a normal run", 2)
     return data
@@ -363,4 +366,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(piped(main))

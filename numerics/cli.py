@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import shutil
 import sys
@@ -20,6 +21,18 @@ class Parser(argparse.ArgumentParser):
 def description(doc: str) -> str:
     """A module docstring's first paragraph as plain text for ``--help`` (no reST markup)."""
     return " ".join(doc.strip().split("\n\n")[0].split()).replace("``", "")
+
+
+def piped(main, *args) -> int:
+    """``main(*args)``'s exit status; output into a pipe whose reader has gone (``| head``) ends
+    the command quietly with status 141 (128 + SIGPIPE, as Unix tools end), not a traceback."""
+    try:
+        code = main(*args)
+        sys.stdout.flush()
+        return code
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())   # no second error at exit
+        return 141
 
 
 def readable(path) -> None:
@@ -50,17 +63,38 @@ def add_device(p: argparse.ArgumentParser, what: str = "where the simulations ru
 
 
 def positive(kind=float):
-    """An ``argparse`` type: a number of ``kind`` that is > 0."""
+    """An ``argparse`` type: a finite number of ``kind`` that is > 0 (a budget of ``inf`` is no
+    budget: refused)."""
     def parse(value: str):
         try:
             v = kind(value)
         except ValueError:
             raise argparse.ArgumentTypeError(f"expected a {kind.__name__}, got {value!r}") from None
-        if not v > 0:
-            raise argparse.ArgumentTypeError(f"must be > 0, got {value}")
+        if not (v > 0 and math.isfinite(v)):
+            raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {value}")
         return v
     parse.__name__ = f"positive {kind.__name__}"
     return parse
+
+
+SEED_MAX = 2**32 - 1
+
+
+def seed(value: str) -> int:
+    """``--seed`` type: an integer in ``[0, 2^32)``, a seed NumPy's and torch's generators take."""
+    try:
+        v = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {value!r}") from None
+    if not 0 <= v <= SEED_MAX:
+        raise argparse.ArgumentTypeError(f"must be an integer in [0, {SEED_MAX}], got {v}")
+    return v
+
+
+def add_seed(p: argparse.ArgumentParser, what: str) -> None:
+    """The shared ``--seed`` flag, checked before any work starts."""
+    p.add_argument("--seed", type=seed, default=0,
+                   help=f"seed of {what}, an integer in [0, 2^32) (default 0)")
 
 
 def writable_folder(path: str) -> None:
@@ -70,6 +104,8 @@ def writable_folder(path: str) -> None:
     new, probe = None, os.path.abspath(path)
     while not os.path.exists(probe):
         new, probe = probe, os.path.dirname(probe)
+    if not os.path.isdir(probe):
+        raise ValueError(f"{probe!r} is a file, not a folder; choose a folder")
     try:
         os.makedirs(path, exist_ok=True)
         with tempfile.TemporaryFile(dir=path):

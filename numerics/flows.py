@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import torch
 
+from . import forward
 from ._generated import torch_kernels as K
 from .geometry import exclusive_prod, exclusive_products, frozen_phi, pair_products, phi
 from .integrate import ODESystem
@@ -305,7 +306,7 @@ class MirrorFlow(Flow):
 
     def mobility(self, x, p):
         """``1/R''(x)`` and its derivative (forward-mode differentiation of the user's ``R''``)."""
-        return torch.func.jvp(lambda xx: 1 / self.hess(xx, p), (x,), (torch.ones_like(x),))
+        return forward.jvp(lambda xx: 1 / self.hess(xx, p), (x,), (torch.ones_like(x),))
 
     def jacobian(self, t, y, p, mode):
         """``d(dx/dt)/dx`` ``(B, n, n)`` with the mode frozen (:func:`numerics.jacobians.mirror_jacobian`)."""

@@ -41,7 +41,10 @@ class Loss:
 
 def check_dimension(loss: Loss, shape, name: str, layout: str) -> None:
     """``ValueError`` unless the start ``name`` of ``shape`` (axes named by ``layout``, e.g.
-    ``"batch, n, L"``) has the ``loss.dim`` coordinates the loss takes along its axis ``n``."""
+    ``"batch, n, L"``) has the ``loss.dim`` coordinates the loss takes along its axis ``n``, and no
+    empty axis."""
+    if 0 in tuple(shape):
+        raise ValueError(f"{name} must have shape ({layout}) with no empty axis, got {tuple(shape)}")
     if loss.dim is not None and shape[1] != loss.dim:
         want = layout.replace(" n,", f" {loss.dim},").replace(" n", f" {loss.dim}")
         raise ValueError(f"{name} must have shape ({want}) to match the loss ({type(loss).__name__} takes "

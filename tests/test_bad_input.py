@@ -51,6 +51,7 @@ API = [
     (lambda: theory.reparam.scalar("__import__('os').system('true')"), ValueError, "g"),
     (lambda: theory.reparam.scalar("w.__class__"), ValueError, "g"),
     (lambda: theory.reparam.scalar(3), TypeError, "g"),
+    (lambda: theory.reparam.scalar("tanh(w)", params={"b": 2}), ValueError, "params: 'b' does not appear in g"),
     # simulators
     (lambda: simulate_parameter_flow(W, "1.5", SQ, 1.0), TypeError, "q"),
     (lambda: simulate_parameter_flow(W, 2.5, SQ, 1.0), ValueError, "q"),
@@ -116,6 +117,9 @@ SUM = lambda x, g, p: x.sum(1)                    # noqa: E731  (B,), not (B, k)
 SHAPES = [
     # one row per public entry point: a bad shape raises "<arg> must have shape ..., got ..."
     (lambda: simulate_parameter_flow(W, 1.5, LR3, 1.0), "w0"),
+    (lambda: simulate_parameter_flow(W[:0], 1.5, SQ, 1.0), "w0"),
+    (lambda: simulate_mirror_flow(X02[:, :0], 1.5, SQ, lambda x, p: x, 1.0), "x0"),
+    (lambda: simulate_sign_flow(W[:0], SQ, 1.0), "w0"),
     (lambda: simulate_parameter_flow(W, 1.5, SQ, torch.ones(3)), "t_end"),
     (lambda: simulate_scalar_flow(X02, 1.5, LR3, torch.sinh, torch.cosh, 1.0), "w0"),
     (lambda: simulate_scalar_flow(X02, 1.5, SQ, lambda w: w[:, :1], torch.cosh, 1.0), "g"),
@@ -159,6 +163,11 @@ CLI = [
     ("verify.experiments", "--wall", "0"),
     ("docs.build", "--results", "/no/such/results.json"),
     ("verify.all", "--json", "/"),
+    ("verify.precision", "--seed", "-1"),
+    ("verify.paper", "/proc/no/such/folder", "--quick", "--only", "escape"),
+    ("verify.paper", "--workers", "0"),
+    ("verify.all", "--only", "BAL-1", "--seed", str(2**64)),
+    ("docs.build", "--tex-only", "--only", "MIR", "--seed", "-1"),
 ]
 
 

@@ -83,6 +83,28 @@ def test_m_equal_one_threshold():
             assert theory.escape_or_collapse(L, q, nu, y, 1e-3, "decoupled") == expect
 
 
+def test_step_counts_at_scales_that_a_rational_approximation_rounds_to_zero():
+    """ESC-4 at tiny ``alpha`` and ``y`` (``sp.nsimplify(1e-120)`` is 0): ``2/lambda_max = 1/y`` at
+    L = 2, and at L = 3 the GD count grows like ``alpha^-(L-2) = 1/alpha`` (lower terms ~ log 1/alpha)."""
+    assert theory.largest_stable_step(2, 1e-200) == pytest.approx(1e200, rel=1e-14)
+    tiny, small = theory.step_count(3, 1e-120), theory.step_count(3, 1e-60)
+    assert tiny * 1e-120 == pytest.approx(small * 1e-60, rel=1e-12)
+
+
+def test_escape_or_collapse_from_starts_beyond_the_float64_range():
+    """``alpha^L`` below 1e-308 or above 1e308 (where a float power under- or overflows): decoupled
+    at m = 1 still escapes iff y^(q-1) > nu, for any alpha; a start far above y escapes; DEC-2's
+    box ``min(y, nu^-L)`` with ``nu^-L`` past the float64 range is ``y``."""
+    for L in (3, 4):
+        q = L / (L - 1)
+        for alpha in (1e-120, 1e-200):
+            assert theory.escape_or_collapse(L, q, 0.5, 1.0, alpha, "decoupled") == "escape"
+            assert theory.escape_or_collapse(L, q, 1.5, 1.0, alpha, "decoupled") == "collapse"
+    for decay in ("coupled", "decoupled"):
+        assert theory.escape_or_collapse(3, 2.0, 0.3, 1.0, 1e300, decay) == "escape"
+    assert theory.equilibrium(3, 1.0, 1e-200, 2.0, "decoupled") == 2.0     # min(y, nu^-L), nu^-L = 1e600
+
+
 @given(st.integers(1, 5), st.floats(0.2, 5.0))
 def test_largest_stable_step_is_two_over_the_hessian_eigenvalue(L, y):
     w = torch.full((L,), y ** (1 / L), dtype=torch.float64)

@@ -4,6 +4,7 @@ the device check, and the experiments report's honesty."""
 from __future__ import annotations
 
 import argparse
+import sys
 
 import pytest
 import sympy as sp
@@ -11,11 +12,12 @@ import torch
 
 import numerics
 import theory
+from conftest import run_guarded
 from numerics._generated import torch_kernels as K
 from numerics.cli import device
 from numerics.losses import SeparableQuadratic
 from theory.special import elementary
-from theory.symbols import x
+from theory.symbols import w as x_w, x
 from verify import experiments as E
 
 
@@ -47,6 +49,22 @@ def test_elementary_rewrites_betainc_and_keeps_what_it_cannot():
     assert elementary(sp.betainc(half, 0, 0, z) / 4) == sp.asinh(4 * x) / 2        # 2 atanh(sqrt(z)) / 4 = asinh(4x) / 2
     kept = sp.betainc(half, sp.Rational(1, 4), 0, x**2 / (x**2 + 1))
     assert elementary(kept) == kept
+
+
+def test_readable_forms_write_box_cox_out():
+    """MIR-1 at L = 3, q = 2 (m = 4/3): ``R'(x) = int_1^x t^(-4/3)/3 dt = 1 - x^(-1/3)``, printed as
+    such, not as the package's ``BoxCox``; the symbolic overview says what ``BoxCox`` is."""
+    lines = dict(line.split(" = ", 1) for line in theory.mirror_potential(3, 2.0).readable().splitlines())
+    assert "BoxCox" not in "".join(lines.values())
+    assert sp.simplify(sp.sympify(lines["R'(x)"], locals={"x": x}) - (1 - x ** sp.Rational(-1, 3))) == 0
+    from theory.__main__ import overview
+    assert "BoxCox(x, l) = (x**l - 1)/l" in overview()
+
+
+def test_decimal_constants_in_g_are_read_as_written():
+    """``1e-120`` is the rational 10^-120 (``sp.nsimplify`` rounds it to 0, dropping the term)."""
+    assert sp.expand(theory.reparam.scalar("w + 1e-120*w**3").g) == x_w + x_w**3 / 10**120
+    assert sp.expand(theory.reparam.scalar("0.1*w + 2.5e-3*w**3").g) == x_w / 10 + x_w**3 / 400
 
 
 def test_string_parameter_names_are_accepted_and_checked():
@@ -115,3 +133,52 @@ def test_experiment_means_use_finished_runs_only_and_say_how_many(tmp_path, monk
     last = E.verdict(rows).splitlines()[-1]
     assert last.startswith("PARTIAL: 2 of 3 runs stopped")
     assert E.verdict(rows[:1]).startswith("COMPLETE")
+
+
+def test_experiment_verdict_fits_100_columns():
+    """Many stopped batches: the list is wrapped, the last line still says PARTIAL and the count."""
+    rows = [dict(_row("budget", 0.5), kind=kind, q=q, L=L, decay=decay) for kind in ("classification", "regression")
+            for q in (1.25, 1.5, 1.75) for L in (1, 2, 3) for decay in ("none", "coupled", "decoupled")] * 20
+    lines = E.verdict(rows + [_row("converged", 0.1)] * 1000).splitlines()
+    assert max(map(len, lines)) <= 100, lines
+    assert lines[-1].startswith("PARTIAL: 1080 of 2080 runs stopped") and "1000 finished" in lines[-1]
+    assert sum(line.count("decay=") for line in lines) == 54
+
+
+MIRROR_ON_A_COUPLED_LOSS = """
+import warnings
+import torch
+import numerics
+from numerics._generated.torch_kernels import mir1_hess
+from numerics.losses import LinearRegression
+
+X = torch.randn(5, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+loss = LinearRegression(X, X @ torch.tensor([1.0, 0.5, 2.0], dtype=torch.float64))
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    res = numerics.simulate_mirror_flow(torch.full((2, 3), 0.1, dtype=torch.float64), 1.8, loss,
+                                        numerics.bind(mir1_hess, L=3), 1.0, method="rodas5")
+print(res.ok(), [str(w.message)[:80] for w in caught])
+"""
+
+
+def test_stiff_mirror_flow_leaks_no_warnings():
+    """A user's ``hess`` on a coupled loss at q in [1.75, 2) runs Rodas5 (the default there), whose Jacobian
+    differentiates ``1/R''`` in forward mode: torch's internal ``torch.jit.script`` deprecation
+    warnings must not reach the user (a fresh process: torch scripts on its first such call)."""
+    p = run_guarded([sys.executable, "-c", MIRROR_ON_A_COUPLED_LOSS])
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.split() == ["True", "[]"], p.stdout
+
+
+def test_readable_forms_say_what_their_root_variable_is():
+    """A potential without a closed inverse is printed in a root variable ``v``: its text states the
+    equation ``v`` solves, and that equation holds at ``v = log w``, ``x = g(w)`` (MIR-5's ``w = e^v``)."""
+    text = theory.reparam.scalar("w**3 + w").potential(q=1.5).readable()
+    assert "exp(" in text.splitlines()[0], text
+    equation = text.splitlines()[-1]
+    assert equation.startswith("where v solves ") and equation.endswith(" = 0"), text
+    lhs = sp.sympify(equation.removeprefix("where v solves ").removesuffix(" = 0"))
+    w = sp.Rational(7, 10)
+    assert sp.simplify(lhs.subs({"v": sp.log(w), "x": w**3 + w})) == 0
+    assert "where v solves " in theory.mirror_potential(3, 1.5, [0, 0.2, 0.5]).readable()

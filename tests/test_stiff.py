@@ -12,8 +12,8 @@ import pytest
 import torch
 from scipy.integrate import solve_ivp
 
+from numerics import forward
 from numerics.flows import BalancedReduction, DeepDiagonalFlow, MirrorFlow
-from numerics.forward import jacfwd
 from numerics.integrate import ODESystem, integrate
 from numerics.integrate.rosenbrock import RODAS5
 from numerics.losses import LinearRegression, SeparableQuadratic
@@ -138,7 +138,7 @@ def test_flow_jacobians_match_forward_differentiation(kind):
     p = {"q": torch.tensor([1.3, 1.5, 1.8], dtype=F64), "frozen": torch.zeros(3, 6, dtype=torch.bool),
          "y": y.expand(3, -1)}
     J = system.jacobian(None, state, p, None)
-    ref = torch.func.vmap(jacfwd(lambda s, pp: system.rhs(None, s[None], {k: v[None] for k, v in pp.items()},
+    ref = torch.func.vmap(forward.jacfwd(lambda s, pp: system.rhs(None, s[None], {k: v[None] for k, v in pp.items()},
                                                                       None)[0]))(state, p)
     assert torch.allclose(J, ref, rtol=1e-10, atol=1e-12)
 

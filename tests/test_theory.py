@@ -94,6 +94,24 @@ def test_escape_time_matches_kernel_and_quadrature():
         assert K.esc1_time(a**L, 0.5, 1.0, L, q) == pytest.approx(T, rel=1e-13)
 
 
+def test_escape_and_arrival_times_from_starts_below_the_float64_range():
+    """``alpha^L`` below 1e-308 (a float power underflows to 0) still gives the positive, finite
+    time of ESC-1, checked against mpmath's quadrature in ``u = log x`` from ``x0 = alpha^L``;
+    a time beyond the float64 range is ``inf``."""
+    import math
+
+    import mpmath
+
+    with mpmath.workdps(30):
+        for L, q, a in ((3, 1.5, 1e-300), (400, 1.5, 0.1), (2000, 1.25, 0.5)):
+            m, lo = mpmath.mpf(q) * (L - 1) / L, L * mpmath.log(mpmath.mpf(a))
+            for x1, T in ((0.5, theory.escape_time(L, q, a)), (1.0, theory.arrival_time(L, q, a))):
+                nodes = mpmath.linspace(lo, mpmath.log(x1), 40)
+                quad = mpmath.quad(lambda u: mpmath.exp(u * (1 - m)) * (1 - mpmath.exp(u)) ** (1 - q) / L, nodes)
+                assert T > 0 and T == pytest.approx(float(quad), rel=1e-12), (L, q, a, x1)
+    assert math.isinf(theory.escape_time(100_000, 1.5, 0.1))
+
+
 @pytest.mark.parametrize("call, name", [
     (lambda: theory.escape_time(3, 2.5, 0.1), "q"),
     (lambda: theory.escape_time(0, 1.5, 0.1), "L"),

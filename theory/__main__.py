@@ -15,21 +15,25 @@ from __future__ import annotations
 import sys
 
 import theory
-from numerics.cli import Parser
+from numerics.cli import Parser, piped
 
 
 def overview() -> str:
-    """The closed forms of MIR-1, ESC-1 and ESC-2, symbolic in ``L`` and ``q``."""
+    """The closed forms of MIR-1, ESC-1 and ESC-2, symbolic in ``L`` and ``q`` (``m`` for ``q(L-1)/L``)."""
+    import sympy as sp
+
     from .deep import balanced
     from .escape import escape_time_closed_form
+    from .symbols import m
 
-    pot = balanced()
+    pot, short = balanced(), {m: sp.Symbol("m")}
     return "\n".join([
         "MIR-1, x = w_1 ... w_L from a balanced start (m = q(L-1)/L):",
         f"  R''(x) = {pot.hess}",
-        f"  R'(x)  = {pot.grad}",
+        f"  R'(x)  = {pot.grad.subs(short)}",
+        "  (BoxCox(x, l) = (x**l - 1)/l, and log(x) at l = 0)",
         "ESC-1, time from x_0 = alpha^L to x_1 on f = (x - y)^2/2:",
-        f"  T = {escape_time_closed_form()[2]}",
+        f"  T = {escape_time_closed_form()[2].subs(short)}",
         "ESC-2: T grows like a power of 1/alpha (m > 1), like log(1/alpha) (m = 1), or stays "
         "bounded (m < 1).",
         "Numbers for given L, q: python -m theory {escape-time,escape-class,potential,scalar} --help",
@@ -111,4 +115,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(piped(main))

@@ -8,9 +8,10 @@ current derivations produce.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
+
+from numerics.cli import Parser, description, piped
 
 from .catalog import kernel_specs
 from .printer import HEADER, render_catalog, render_module
@@ -29,8 +30,9 @@ def outputs() -> dict[Path, str]:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m theory.codegen", description=__doc__.splitlines()[0])
-    parser.add_argument("--check", action="store_true", help="exit 1 if the generated files differ")
+    parser = Parser(prog="python -m theory.codegen", description=description(__doc__))
+    parser.add_argument("--check", action="store_true", help="write nothing; exit 1 if the generated "
+                        "files differ from what the derivations produce (default off: write them)")
     args = parser.parse_args(argv)
     stale = []
     for path, text in outputs().items():
@@ -48,4 +50,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(piped(main))

@@ -228,7 +228,7 @@ def equilibrium(L, q, nu, y, decay="decoupled") -> float:
     if nu_ == 0:
         return y_
     if decay == "decoupled" and q_ == 1:
-        return float(min(y_, nu_ ** (-L_)))
+        return float(min(y_, mpmath.mpf(nu_) ** -L_))      # nu^-L past the float64 range: y
     roots = _roots(L_, q_, nu_, y_, decay)
     return 0.0 if roots is None else float(mpmath.nstr(roots[1], 30))   # correctly rounded
 
@@ -237,7 +237,7 @@ def escape_or_collapse(L, q, nu, y, alpha, decay="decoupled") -> str:
     """DEC-3: ``"escape"`` (``x`` converges to the non-zero equilibrium) or ``"collapse"``
     (``x -> 0``) for the balanced flow from ``w_k(0) = alpha`` on ``f = (x - y)^2/2``."""
     L_, q_, nu_, y_, decay = _check(L, q, nu, y, decay)
-    x0 = validate.positive(alpha, "alpha") ** L_
+    x0 = mpmath.mpf(validate.positive(alpha, "alpha")) ** L_     # no float under- or overflow
     if nu_ == 0 or decay == "decoupled" and q_ == 1:
         return "escape"
     roots = _roots(L_, q_, nu_, y_, decay)

@@ -97,6 +97,12 @@ def _check_problem(L_, q_, alpha_, y_):
             validate.positive(y_, "y"))
 
 
+def _start(alpha_, L_) -> sp.Float:
+    """``x0 = alpha^L`` at 30 digits: the float power underflows to 0 below 1e-308 (``alpha = 0.1``,
+    ``L = 400``), where the escape time is finite (and large)."""
+    return sp.Float(alpha_, 30) ** L_
+
+
 def _evaluate(expr, subs) -> float:
     val = sp.N(expr.subs(subs), 30)
     if not val.is_real or not val.is_finite:
@@ -108,15 +114,15 @@ def escape_time(L, q, alpha, y=1.0, target=0.5) -> float:
     """ESC-1: time for the balanced flow from ``w_k = alpha`` to reach ``x = target``.
 
     Evaluated from the closed form by mpmath at 30 digits and returned as a float (so
-    correct to float64 rounding, about 16 digits). ``target`` must lie strictly between
-    ``x0 = alpha^L`` and ``y``.
+    correct to float64 rounding, about 16 digits; ``inf`` where ``T`` exceeds the float64
+    range, e.g. ``L = 10^5``). ``target`` must lie strictly between ``x0 = alpha^L`` and ``y``.
     """
     L_, q_, a_, y_ = _check_problem(L, q, alpha, y)
-    x0_ = a_**L_
+    x0_ = _start(a_, L_)
     t_ = validate.real(target, "target")
     if not x0_ < t_ < y_:
-        raise ValueError(f"target must lie strictly between x0 = alpha^L = {x0_:g} and y = {y_:g}, "
-                         f"got {t_:g}")
+        raise ValueError(f"target must lie strictly between x0 = alpha^L = {sp.N(x0_, 3)} and "
+                         f"y = {y_:g}, got {t_:g}")
     closed = escape_time_closed_form()[2]
     return _evaluate(closed, {S.L: L_, S.q: sp.nsimplify(q_), S.y: y_, S.x0: x0_, S.x1: t_})
 
@@ -126,9 +132,9 @@ def arrival_time(L, q, alpha, y=1.0) -> float:
     L_, q_, a_, y_ = _check_problem(L, q, alpha, y)
     if q_ >= 2:
         raise ValueError("q must be < 2 for a finite arrival time (gradient flow never arrives)")
-    x0_ = a_**L_
+    x0_ = _start(a_, L_)
     if not x0_ < y_:
-        raise ValueError(f"alpha^L = {x0_:g} must be below y = {y_:g}")
+        raise ValueError(f"alpha^L = {sp.N(x0_, 3)} must be below y = {y_:g}")
     closed = escape_time_closed_form()[2]
     return _evaluate(closed, {S.L: L_, S.q: sp.nsimplify(q_), S.y: y_, S.x0: x0_, S.x1: y_})
 

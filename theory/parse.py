@@ -52,7 +52,7 @@ def _build(node, symbols, name):
             and not isinstance(node.value, bool):
         if abs(node.value) > MAX_CONSTANT:
             raise ValueError(f"{name}: constant {node.value!r} is larger than {MAX_CONSTANT:g}")
-        return sp.nsimplify(node.value) if isinstance(node.value, float) else sp.Integer(node.value)
+        return sp.Rational(repr(node.value)) if isinstance(node.value, float) else sp.Integer(node.value)
     if isinstance(node, ast.Name):
         if node.id in symbols:
             return symbols[node.id]

@@ -116,9 +116,13 @@ class Potential:
 
     def readable(self) -> str:
         """``R''``, ``R'`` and ``R`` as text, special functions made elementary where SymPy can
-        (:func:`theory.special.elementary`): ``x/sqrt(1 - x**2)``, not ``betainc(1/2, -1/2, 0, x**2)/2``."""
+        (:func:`theory.special.elementary`): ``x/sqrt(1 - x**2)``, not ``betainc(1/2, -1/2, 0, x**2)/2``.
+        A form in a root variable ends with the equation that defines it."""
         forms = [("R''(x)", self.R2), ("R'(x)", self.R1), ("R(x)", self.R0)]
-        return "\n".join(f"{label} = {elementary(e)}" for label, e in forms if e is not None)
+        lines = [f"{label} = {elementary(e)}" for label, e in forms if e is not None]
+        if self.root is not None:
+            lines.append(f"where {self.root.var} solves {self._subs(self.root.residual)} = 0")
+        return "\n".join(lines)
 
     def __repr__(self) -> str:
         b = ", ".join(f"{k}={v}" for k, v in self.bound.items())

@@ -47,6 +47,10 @@ class ScalarReparam:
         if extra:
             raise ValueError(f"g must be a function of the single parameter w (separable, one "
                              f"parameter per coordinate); it also depends on {sorted(map(str, extra))}")
+        unused = sorted(str(k) for k in set(params) - g.free_symbols)
+        if unused:
+            raise ValueError(f"params: {', '.join(map(repr, unused))} does not appear in g = {g}; "
+                             f"pass only the constants of g")
         self.g = sp.simplify(g)
         self.params = params
         self.name = name or str(g)

@@ -110,8 +110,12 @@ def elementary(expr):
     ``t^(a-1) (1-t)^(b-1)`` on ``0 < t < 1`` (``betainc(1/2, -1/2, 0, x^2)/2 = x/sqrt(1 - x^2)``,
     ``betainc(1/2, 0, 0, z)/2 = atanh(sqrt z)``), then integrals done where that is now possible
     and ``log(a + sqrt(a^2 + 1))`` written ``asinh(a)``; the rewrite is kept only if it agrees with
-    ``expr`` numerically at a sample point, else ``betainc`` stays."""
+    ``expr`` numerically at a sample point, else ``betainc`` stays. ``BoxCox(x, lam)`` with a
+    number ``lam`` is written ``(x**lam - 1)/lam`` (``BoxCox(x, -1/3)/3 = 1 - x**(-1/3)``)."""
     t, half = sp.Symbol("t", positive=True), sp.Rational(1, 2)
+    if expr is not None and expr.has(BoxCox):
+        expr = sp.expand(expr.replace(lambda e: isinstance(e, BoxCox) and e.args[1].is_Number,
+                                      lambda e: (e.args[0] ** e.args[1] - 1) / e.args[1]))
 
     def one(b):
         a_, b_, z0, z1 = b.args

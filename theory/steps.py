@@ -70,7 +70,7 @@ def discrete_steps() -> tuple[Derivation, sp.Expr, sp.Expr]:
 def largest_stable_step(L, y=1.0) -> float:
     """ESC-4: ``2 / lambda_max`` of the Hessian at the balanced solution of the reference problem."""
     L_, y_ = validate.depth(L), validate.positive(y, "y")
-    return float(sp.N(discrete_steps()[1].subs({S.L: L_, S.y: sp.nsimplify(y_)}), 30))
+    return float(sp.N(discrete_steps()[1].subs({S.L: L_, S.y: sp.Float(y_, 30)}), 30))
 
 
 def step_count(L, alpha, method="gd", y=1.0, target=0.5, eta=None) -> float:
@@ -91,8 +91,8 @@ def step_count(L, alpha, method="gd", y=1.0, target=0.5, eta=None) -> float:
     eta_ = largest_stable_step(L_, y) if eta is None else validate.positive(eta, "eta")
     T = escape_time(L_, 2.0, alpha, y, target)
     a0, a1 = sp.symbols("a_0 a_1", positive=True)
-    extra = discrete_steps()[2].subs({S.L: L_, S.y: sp.nsimplify(validate.positive(y, "y")),
-                                      a0: sp.nsimplify(alpha), a1: sp.Float(target, 30) ** sp.Rational(1, L_)})
+    extra = discrete_steps()[2].subs({S.L: L_, S.y: sp.Float(validate.positive(y, "y"), 30),   # exact binary
+                                      a0: sp.Float(alpha, 30), a1: sp.Float(target, 30) ** sp.Rational(1, L_)})
     return float(mpmath.mpf(T) / eta_ + mpmath.mpf(str(sp.N(extra, 30))))
 
 

@@ -19,7 +19,7 @@ from importlib import metadata
 
 from tqdm import tqdm
 
-from numerics.cli import Parser, add_device, description, readable, writable_folder
+from numerics.cli import Parser, add_device, add_seed, description, piped, readable, writable_folder
 
 from . import load_checks
 from .harness import REGISTRY, Context, Result
@@ -36,11 +36,12 @@ def parse_args(argv):
                    help="also write the results as JSON to this file, atomically (default: none)")
     p.add_argument("--mutate", action="store_true",
                    help="run every check against its deliberately wrong prediction (default off)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the random starts (default 0)")
+    add_seed(p, "the random starts")
     p.add_argument("--list", action="store_true",
                    help="list the checks, their tolerances and mutations, and exit (default off)")
     p.add_argument("--wide", action="store_true",
-                   help="print the full table, one line per check, however wide (default: fit 100 columns)")
+                   help="print the full table (and --list), one line per check, however wide "
+                        "(default: fit 100 columns)")
     return p.parse_args(argv)
 
 
@@ -141,6 +142,18 @@ def payload(results, ctx, interrupted=False) -> dict:
     }
 
 
+def listing(ids, wide: bool = False) -> str:
+    """``--list``: each check's claim, tolerance and mutation, wrapped to 100 columns unless ``wide``."""
+    lines = []
+    for i in ids:
+        c = REGISTRY[i]
+        for head, text in ((f"{i:<7} ", c.claim), ("        tolerance: ", c.tolerance_note),
+                           ("        mutation:  ", c.mutation)):
+            lines += [head + text] if wide else textwrap.wrap(
+                text, 100, initial_indent=head, subsequent_indent=" " * len(head), break_on_hyphens=False)
+    return "\n".join(lines)
+
+
 def main(argv=None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     load_checks()
@@ -152,9 +165,7 @@ def main(argv=None) -> int:
         sys.stderr.write(f"python -m verify.all: error: {exc}\n")
         return 2
     if args.list:
-        for i in ids:
-            c = REGISTRY[i]
-            print(f"{i:<7} {c.claim}\n        tolerance: {c.tolerance_note}\n        mutation:  {c.mutation}")
+        print(listing(ids, args.wide))
         return 0
     ctx = Context(device=args.device, precision=args.precision, mutate=args.mutate, seed=args.seed)
     results: list[Result] = []
@@ -189,4 +200,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(piped(main))

@@ -42,6 +42,7 @@ import queue
 import resource
 import statistics
 import sys
+import textwrap
 import time
 
 import numpy as np
@@ -51,7 +52,7 @@ from tqdm import tqdm
 
 import theory
 from numerics._generated import numpy_kernels as NK
-from numerics.cli import Parser, add_device, description, positive
+from numerics.cli import Parser, add_device, description, piped, positive
 from numerics.flows import DeepDiagonalFlow
 from numerics.losses import LinearRegression, SeparableQuadratic
 from numerics.sign import simulate_sign_flow
@@ -489,21 +490,29 @@ def bench_memory(rows, n, device, rtol, atol):
 
 
 def report(rows) -> str:
-    lines = [f"{'problem':<30} {'solver':<28} {'n':>8} {'seconds':>9} {'traj/s':>10} {'error':>9} "
-             f"{'vs ours':>8}  note"]
+    """The table in at most 100 columns: a line per problem, then one per solver; a note that does
+    not fit beside its numbers goes on indented lines below them."""
+    lines = [f"problem / {'solver':<24} {'n':>7} {'seconds':>9} {'traj/s':>10} {'error':>9} {'vs ours':>8}  note"]
     ours = {}
     for r in rows:
         if r["solver"].startswith("steepmirror"):
             ours[(r["problem"], r["block"], r["solver"].split("(")[1])] = r["rate"]
-    for r in rows:
+    for k, r in enumerate(rows):
         dev = r["solver"].split("(")[1] if "(" in r["solver"] else "cpu)"
         base = ours.get((r["problem"], r["block"], dev)) or next(
             (v for (p, n_, d), v in ours.items() if p == r["problem"] and d == "cpu)"), None)
         ratio = "" if r["solver"].startswith("steepmirror") or not base or not math.isfinite(r["rate"]) \
             else f"{base / r['rate']:.2g}x"
         err = f"{r['error']:.1e}" if math.isfinite(r["error"]) else "-"
-        lines.append(f"{r['problem']:<30} {r['solver']:<28} {r['n']:>8} {r['seconds']:>9.3f} "
-                     f"{r['rate']:>10.0f} {err:>9} {ratio:>8}  {r['note']}")
+        if k == 0 or r["problem"] != rows[k - 1]["problem"]:
+            lines.append(r["problem"])
+        cells = (f"  {r['solver']:<31} {r['n']:>7} {r['seconds']:>9.3f} {r['rate']:>10.0f} {err:>9} "
+                 f"{ratio:>8}")
+        if len(cells) + 2 + len(r["note"]) <= 100:
+            lines.append(f"{cells}  {r['note']}".rstrip())
+        else:
+            lines += [cells.rstrip(), *textwrap.wrap(r["note"], 100, initial_indent=" " * 6,
+                                                     subsequent_indent=" " * 6)]
     return "\n".join(lines)
 
 
@@ -556,4 +565,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(piped(main))

@@ -43,7 +43,7 @@ from multiprocessing import get_context
 import numpy as np
 from tqdm import tqdm
 
-from numerics.cli import Parser, description, positive, writable_folder
+from numerics.cli import Parser, description, piped, positive, writable_folder
 
 N_REG, N_CLS, N_TEST, DIM, K = 6, 24, 2000, 12, 2
 ALPHAS = (1e-3, 1e-2, 1e-1, 0.5)
@@ -377,9 +377,13 @@ def verdict(rows) -> str:
     if not stopped:
         return f"COMPLETE: all {len(rows)} runs finished (converged or at their end time)"
     where = sorted({f"{r['kind']} q={r['q']:g} L={r['L']} decay={r['decay']}" for r in stopped})
-    return (f"stopped runs in: {'; '.join(where)}\n"
-            f"PARTIAL: {len(stopped)} of {len(rows)} runs stopped on their step/wall budget; the means "
-            f"use the {len(rows) - len(stopped)} finished runs only (column 'finished')")
+    lines = ["stopped runs in:"]
+    for item in where:                 # whole items, lines of at most 100 columns
+        lines += ["  "] if len(lines[-1]) + len(item) > 96 else []
+        lines[-1] += f" {item};"
+    lines[-1] = lines[-1].rstrip(";")
+    return "\n".join([*lines, f"PARTIAL: {len(stopped)} of {len(rows)} runs stopped on their step/wall "
+                                f"budget; means over the {len(rows) - len(stopped)} finished only"])
 
 
 def main(argv=None) -> int:
@@ -430,4 +434,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(piped(main))

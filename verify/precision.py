@@ -25,7 +25,7 @@ from tqdm import tqdm
 
 from numerics._generated import numpy_kernels as NK
 from numerics._generated import torch_kernels as TK
-from numerics.cli import Parser, add_device, description
+from numerics.cli import Parser, add_device, add_seed, description, piped
 from theory.catalog import kernel_specs
 from theory.geometries import GEOMETRIES
 from theory.models import MODELS
@@ -238,20 +238,24 @@ def report(n: int = 100, seed: int = 0, cuda: bool = False) -> list[dict]:
 def main(argv=None) -> int:
     p = Parser(prog="python -m verify.precision", description=description(__doc__))
     p.add_argument("--points", type=int, default=100, help="random points per kernel (default 100)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the random points (default 0)")
+    add_seed(p, "the random points")
     add_device(p, "cuda adds a GPU column")
     args = p.parse_args(argv)
     if args.points < 1:
         p.error(f"--points must be >= 1, got {args.points}")
-    rows = report(args.points, args.seed, args.device == "cuda")
-    cols = [c for c in rows[0] if c != "kernel"]
-    print(f"{'kernel':<24}" + "".join(f"{c:>12}" for c in cols))
-    for r in rows:
-        print(f"{r['kernel']:<24}" + "".join(f"{r[c]:>12.1e}" for c in cols))
-    print(f"\nmax scaled error vs mpmath (30 digits) over {args.points} points per kernel; "
-          f"float64 worst {max(r['numpy f64'] for r in rows):.1e}, float32 worst {max(r['torch f32'] for r in rows):.1e}")
+    print(table(report(args.points, args.seed, args.device == "cuda"), args.points))
     return 0
 
 
+def table(rows, points: int) -> str:
+    """One row per kernel, its largest scaled error per backend, and a closing summary."""
+    cols = [c for c in rows[0] if c != "kernel"]
+    lines = [f"{'kernel':<24}" + "".join(f"{c:>12}" for c in cols)]
+    lines += [f"{r['kernel']:<24}" + "".join(f"{r[c]:>12.1e}" for c in cols) for r in rows]
+    return "\n".join([*lines, "", f"max scaled error vs mpmath (30 digits) over {points} points per kernel:",
+                      f"float64 worst {max(r['numpy f64'] for r in rows):.1e}, "
+                      f"float32 worst {max(r['torch f32'] for r in rows):.1e}"])
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(piped(main))

@@ -11,7 +11,7 @@ import os
 import sys
 import time
 
-from numerics.cli import Parser, positive, writable_folder
+from numerics.cli import Parser, piped, positive, writable_folder
 
 from . import figures, plan, report
 from .runner import Store, execute
@@ -35,12 +35,13 @@ def main(argv=None) -> int:
     p.add_argument("out", nargs="?", default=os.path.join("reports", "paper"),
                    help="output folder (default reports/paper); a rerun resumes the stored tasks")
     p.add_argument("--quick", action="store_true",
-                   help="a few tasks of every experiment, <= 2 minutes (default off: the full sweep, ~8 minutes "
-                        "on 2 cores)")
+                   help="a few tasks of every experiment, <= 2 minutes (default off: all tasks)")
     p.add_argument("--workers", type=positive(int), default=2, help="local processes (default 2)")
-    p.add_argument("--scheduler", metavar="ADDRESS", help="run the tasks on this Dask scheduler instead (default: local processes)")
-    p.add_argument("--only", nargs="+", choices=plan.EXPERIMENTS, help="run only these experiments (default: all)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar (default: a bar on stderr)")
+    p.add_argument("--scheduler", metavar="ADDRESS",
+                   help="run the tasks on this Dask scheduler instead (default: local processes)")
+    p.add_argument("--only", nargs="+", choices=plan.EXPERIMENTS, metavar="EXPERIMENT",
+                   help=f"run only these experiments, of {', '.join(plan.EXPERIMENTS)} (default: all)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar (default: one on stderr)")
     p.add_argument("--allow-partial", action="store_true",
                    help="exit 0 even if flows stopped on their budget (default off: exit 3)")
     args = p.parse_args(sys.argv[1:] if argv is None else argv)
@@ -67,4 +68,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(piped(main))
