@@ -180,6 +180,7 @@ def test_bench_table_fits_100_columns_and_keeps_every_note():
     flat = " ".join(text.split())
     assert all(r["problem"] in flat and r["solver"] in flat and r["note"] in flat for r in rows), text
     assert " 0.082x " in flat                     # its time per trajectory / ours: 5 / 61.1
+    assert " 0.0327 " in flat and " 0.4 " in flat   # slow rows' traj/s (2/61.1, 2/5) in 3 digits, not "0"
 
 
 def test_precision_table_fits_100_columns():

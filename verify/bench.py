@@ -506,7 +506,8 @@ def report(rows) -> str:
         err = f"{r['error']:.1e}" if math.isfinite(r["error"]) else "-"
         if k == 0 or r["problem"] != rows[k - 1]["problem"]:
             lines.append(r["problem"])
-        cells = (f"  {r['solver']:<31} {r['n']:>7} {r['seconds']:>9.3f} {r['rate']:>10.0f} {err:>9} "
+        rate = f"{r['rate']:.3g}" if r["rate"] < 100 else f"{r['rate']:.0f}"      # 3 digits below 100/s, never "0"
+        cells = (f"  {r['solver']:<31} {r['n']:>7} {r['seconds']:>9.3f} {rate:>10} {err:>9} "
                  f"{ratio:>8}")
         if len(cells) + 2 + len(r["note"]) <= 100:
             lines.append(f"{cells}  {r['note']}".rstrip())
