@@ -11,10 +11,10 @@ import sys
 
 COMMANDS = {
     "verify": ("verify.all", "run every theorem check and print the verification table"),
-    "bench": ("verify.bench", "time the integrators against scipy, torchdiffeq, torchode and diffrax"),
+    "bench": ("verify.bench", "time the integrators against scipy and the peer packages"),
     "precision": ("verify.precision", "every generated kernel against mpmath at 30 digits"),
     "experiments": ("verify.experiments", "the sparse recovery/classification sweep and report"),
-    "paper": ("verify.paper", "the paper's experiments at CPU scale: report, CSV and figures"),
+    "paper": ("verify.paper.__main__", "the paper's experiments at CPU scale and their report"),
     "docs": ("docs.build", "the derivation document (LaTeX to PDF)"),
     "theory": ("theory.__main__", "closed forms from the command line"),
     "codegen": ("theory.codegen", "regenerate the kernels in numerics/_generated"),
