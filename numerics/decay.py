@@ -34,6 +34,7 @@ from .filippov import equivalent_control, resolve, surface_rate
 from .flows import DeepDiagonalFlow
 from .forward import jvp
 from .geometry import exclusive_prod, frozen_phi, pair_products
+from .modes import ModeLayout
 
 
 class DecayFlow(DeepDiagonalFlow):
@@ -44,9 +45,21 @@ class DecayFlow(DeepDiagonalFlow):
         self.decay, self.schedule = decay, schedule
         self.autonomous = schedule is None
         self.K = n if decay == "decoupled" else n * L       # sliding surfaces
+        self.surface_block = "gradient" if decay == "decoupled" else "surfaces"
         self.hybrid = False                                 # some trajectory has q = 1
+        self.layout = self.mode_layout()
 
     stiff_capable = False      # the decay fields' Jacobians are not derived: explicit stepper only
+
+    def mode_layout(self) -> ModeLayout:
+        """Switching blocks: the surfaces (``K``), the factors (``n L``, decoupled) and, when some
+        trajectory has ``q = 1`` (:attr:`hybrid`), the exit functions of the sliding ones (``K``)."""
+        blocks = {self.surface_block: self.K}
+        if self.decay == "decoupled":
+            blocks["factors"] = self.n * self.L
+        if self.hybrid:
+            blocks["exits"] = self.K
+        return ModeLayout(**blocks)
 
     # -- pieces -------------------------------------------------------------------------
     def nu(self, t, p):
@@ -105,7 +118,7 @@ class DecayFlow(DeepDiagonalFlow):
         """``sign(r_ik)``, held at the frozen factor signs inside a step (decoupled)."""
         if mode is None:
             return torch.sign(r)
-        sw = mode[:, self.n: self.n + self.n * self.L].reshape(r.shape)
+        sw = self.layout.block(mode, "factors").reshape(r.shape)
         held = exclusive_prod(sw)
         return torch.where(held != 0, held, torch.sign(r))
 
@@ -129,10 +142,11 @@ class DecayFlow(DeepDiagonalFlow):
             if self.decay == "decoupled":
                 sigma = None
                 if mode is not None:
-                    sigma = mode[:, :n, None] * exclusive_prod(mode[:, n: n + n * L].reshape(B, n, L))
+                    factors = self.layout.block(mode, "factors").reshape(B, n, L)
+                    sigma = self.layout.block(mode, "gradient")[..., None] * exclusive_prod(factors)
                 dw = -frozen_phi(g[..., None] * r, q, sigma) - nu[:, None, None] * w
             else:
-                sigma = None if mode is None else mode[:, : n * L].reshape(B, n, L)
+                sigma = None if mode is None else self.layout.block(mode, "surfaces").reshape(B, n, L)
                 dw = -frozen_phi(g[..., None] * r + nu[:, None, None] * w, q, sigma)
         if some_sign:
             sign_r = self._factor_signs(r, mode) if self.decay == "decoupled" else None
@@ -157,15 +171,14 @@ class DecayFlow(DeepDiagonalFlow):
             # crossing it may still sit a rounding error behind: 0, not a new crossing)
             held = p["side"] * (p["side"] * sig).clamp_min(0)
             sig = torch.where(p["slide"], torch.zeros_like(sig), torch.where((p["q"] == 1)[:, None], held, sig))
-        parts = [sig]
+        rough = (p["q"] < 2)[:, None]                          # q = 2 rows are smooth: no switches
+        blocks = {self.surface_block: sig * rough}
         if self.decay == "decoupled":
-            parts.append((w * (~p["frozen"])[..., None]).reshape(w.shape[0], -1))
-        parts[-1] = parts[-1] * (p["q"] < 2)[:, None]          # q = 2 rows are smooth: no switches
-        parts[0] = parts[0] * (p["q"] < 2)[:, None]
+            blocks["factors"] = (w * (~p["frozen"])[..., None]).reshape(w.shape[0], -1) * rough
         if self.hybrid:
             mu = self._u(t, w, x, g, r, nu, p)
-            parts.append(torch.where(p["slide"], 1 - mu.abs(), torch.zeros_like(mu)))
-        return torch.cat(parts, 1)
+            blocks["exits"] = torch.where(p["slide"], 1 - mu.abs(), torch.zeros_like(mu))
+        return self.layout.join(**blocks)
 
     def max_step(self, t, y, p, mode):
         """``q = 1``: twice the time to the nearest approaching surface at its current rate
@@ -188,14 +201,15 @@ class DecayFlow(DeepDiagonalFlow):
         """Saddle collapse (decoupled: as without decay), rest at a stationary point of
         ``F + nu |w|^2/2`` (coupled, ``1 < q < 2``, constant ``nu``), and at ``q = 1`` the
         active-set rule on the surfaces reached and the sliding ones whose exit fired."""
-        n, L, K = self.n, self.L, self.K
+        surface_hit = self.layout.block(hit, self.surface_block)
         if self.decay == "decoupled":
-            parent_hit = torch.cat([torch.zeros_like(hit[:, :n]), hit[:, n: n + n * L]], 1)
+            # the factors' saddle rule only: the surfaces d_i f = 0 are slid on, not frozen
+            parent_hit = self.layout.join(**dict(self.layout.split(hit), gradient=torch.zeros_like(surface_hit)))
             p, y = DeepDiagonalFlow.on_switch(self, t, y, p, parent_hit)
         elif self.schedule is None:
-            p = self._rest(t, y, p, hit[:, :K])
+            p = self._rest(t, y, p, surface_hit)
         if self.hybrid:
-            p = self._slide(t, y, p, hit[:, :K], hit[:, -K:])
+            p = self._slide(t, y, p, surface_hit, self.layout.block(hit, "exits"))
         return p, y
 
     def _rest(self, t, y, p, hit):
@@ -252,6 +266,7 @@ class DecayFlow(DeepDiagonalFlow):
         if self.decay == "coupled":
             p["z_scale"] = sig.abs().amax(1).clamp_min(1e-300)
         self.hybrid = bool((p["q"] == 1).any())
+        self.layout = self.mode_layout()
         if self.hybrid:
             none = torch.zeros_like(p["slide"])
             p = self._slide(t0, y0, p, none, none)

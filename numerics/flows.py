@@ -5,7 +5,8 @@
 * model space, steepest mirror flow: ``dx_i/dt = -phi_q(d_i f(x)) / R''(x_i)``.
 
 ``phi_q`` is the generated kernel. Switching functions are the gradient components
-``d_i f`` and (parameter space) the factors ``w_ik``; the integrator freezes their signs
+``d_i f`` and (parameter space) the factors ``w_ik``, named blocks of each flow's
+``layout`` (:class:`numerics.modes.ModeLayout`); the integrator freezes their signs
 inside each step and locates their zeros (see :mod:`numerics.integrate.hybrid`). For a
 separable loss a coordinate that reaches ``d_i f = 0`` slides: by Filippov's convex
 combination (weight 1/2 on each side, ``q = 1``) or by continuity of ``phi_q`` (``q > 1``)
@@ -25,6 +26,7 @@ from .geometry import exclusive_prod, exclusive_products, frozen_phi, pair_produ
 from .integrate import ODESystem
 from .jacobians import mirror_jacobian, parameter_jacobian, steepest_slope
 from .losses import Loss
+from .modes import ModeLayout
 
 
 def frozen_slope(z, q, sigma):
@@ -86,6 +88,7 @@ class Flow(ODESystem):
             raise TypeError(f"extras must be a list of functions {EXTRAS_SIGNATURE}, e.g. extras=[f]; got {got}")
         self.loss, self.n, self.extras = loss, n, tuple(extras)
         self.n_extra = 0
+        self.layout = ModeLayout(gradient=n)      # the blocks of switches(), mode and hit
         self.q_uniform = None
         self.stationary_tol = 1e-9
 
@@ -148,7 +151,7 @@ class Flow(ODESystem):
         ``stationary_tol * max|grad f(x0)|``, the trajectory is at rest and is frozen (not for
         losses without a stationary point, ``loss.has_minimizer = False``).
         ``p["t_slide"]`` records when."""
-        g_hit = hit[:, : self.n]
+        g_hit = self.layout.block(hit, "gradient")
         if self.loss.separable:
             new = g_hit & ~p["frozen"]
             if bool(new.any()):
@@ -193,6 +196,7 @@ class DeepDiagonalFlow(Flow):
     def __init__(self, loss: Loss, n: int, L: int, extras=(), saddle_tol: float = 1e-5):
         super().__init__(loss, n, extras)
         self.L = L
+        self.layout = ModeLayout(gradient=n, factors=n * L)
         self.saddle_tol = saddle_tol
         self._held = None
 
@@ -218,8 +222,8 @@ class DeepDiagonalFlow(Flow):
         and whether none is 0. The integrator passes one mode object to all the stages of a
         step, so they are computed once per mode (an identity-keyed memo)."""
         if self._held is None or self._held[0] is not mode:
-            sw = mode[:, self.n:].reshape(mode.shape[0], self.n, self.L)
-            sigma = mode[:, : self.n, None] * exclusive_prod(sw)
+            sw = self.layout.block(mode, "factors").reshape(mode.shape[0], self.n, self.L)
+            sigma = self.layout.block(mode, "gradient")[..., None] * exclusive_prod(sw)
             self._held = (mode, sigma, bool((sigma != 0).all()))
         return self._held[1:]
 
@@ -256,7 +260,7 @@ class DeepDiagonalFlow(Flow):
         w = self.split(y)
         active = ~p["frozen"]
         g = self.gradient_switches(self.loss.grad(w.prod(-1), p), p)
-        return torch.cat([g, (w * active[..., None]).reshape(w.shape[0], -1)], dim=1)
+        return self.layout.join(gradient=g, factors=(w * active[..., None]).reshape(w.shape[0], -1))
 
     def on_switch(self, t, y, p, hit):
         """Also: a factor reaching 0 while another factor of the same coordinate is 0 (a
@@ -264,7 +268,7 @@ class DeepDiagonalFlow(Flow):
         the coordinate on the saddle ``x_i = 0``, where every ``d F / d w_ik`` has a zero
         factor: a stationary point. Those factors are set to 0 and the coordinate frozen."""
         p, y = super().on_switch(t, y, p, hit)
-        factor_hit = hit[:, self.n:].reshape(-1, self.n, self.L)
+        factor_hit = self.layout.block(hit, "factors").reshape(-1, self.n, self.L)
         if self.L < 2 or not bool(factor_hit.any()):
             return p, y
         w = self.split(y)
@@ -301,7 +305,8 @@ class MirrorFlow(Flow):
     def rhs(self, t, y, p, mode):
         x = y[:, : self.n]
         g = self.loss.grad(x, p)
-        dx = -frozen_phi(g, self.q_of(p, 1), mode) / self.hess(x, p) * (~p["frozen"])
+        sigma = None if mode is None else self.layout.block(mode, "gradient")
+        dx = -frozen_phi(g, self.q_of(p, 1), sigma) / self.hess(x, p) * (~p["frozen"])
         return self._with_extras(dx, x, g, p)
 
     def mobility(self, x, p):
@@ -315,7 +320,7 @@ class MirrorFlow(Flow):
         x = y[:, : self.n]
         g = self.loss.grad(x, p)
         q = self.q_of(p, 1)
-        sigma = None if mode is None else mode[:, : self.n]
+        sigma = None if mode is None else self.layout.block(mode, "gradient")
         mob, dmob = self.mobility(x, p)
         return mirror_jacobian(g, self.loss.hess(x, p), frozen_slope(g, q, sigma), mob, dmob,
                                frozen_phi(g, q, sigma), ~p["frozen"])
@@ -324,7 +329,7 @@ class MirrorFlow(Flow):
         if self.smooth:
             return None
         x = y[:, : self.n]
-        return self.gradient_switches(self.loss.grad(x, p), p)
+        return self.layout.join(gradient=self.gradient_switches(self.loss.grad(x, p), p))
 
 
 
@@ -343,6 +348,8 @@ class BalancedReduction(MirrorFlow):
     def __init__(self, loss: Loss, n: int, L: int):
         super().__init__(loss, n, self.inverse_mobility)
         self.L = L
+        if L >= 2:
+            self.layout = ModeLayout(gradient=n, x=n)
 
     def inverse_mobility(self, x, p):
         return 1 / K.mir1_mobility(x, self.L, self.q_of(p, 1))
@@ -355,7 +362,7 @@ class BalancedReduction(MirrorFlow):
         x = y[:, : self.n]
         g = self.loss.grad(x, p)
         q = self.q_of(p, 1)
-        sigma = None if mode is None else mode[:, : self.n]
+        sigma = None if mode is None else self.layout.block(mode, "gradient")
         return -frozen_phi(g, q, sigma) * K.mir1_mobility(x, self.L, q) * (~p["frozen"])
 
     def switches(self, t, y, p):
@@ -363,14 +370,16 @@ class BalancedReduction(MirrorFlow):
             return None
         x = y[:, : self.n]
         gradient = self.gradient_switches(self.loss.grad(x, p), p)
-        return gradient if self.L == 1 else torch.cat([gradient, x * ~p["frozen"]], 1)
+        if self.L == 1:
+            return self.layout.join(gradient=gradient)
+        return self.layout.join(gradient=gradient, x=x * ~p["frozen"])
 
     def on_switch(self, t, y, p, hit):
         """Also (``L >= 2``): a coordinate reaching ``x_i = 0`` is at the saddle and stops there."""
         p, y = super().on_switch(t, y, p, hit)
         if self.L == 1:
             return p, y
-        saddle = hit[:, self.n:] & ~p["frozen"]
+        saddle = self.layout.block(hit, "x") & ~p["frozen"]
         if bool(saddle.any()):
             y = torch.where(saddle, torch.zeros_like(y), y)
             p = self._freeze(t, p, saddle)
@@ -396,6 +405,7 @@ class ScalarFlow(Flow):
     def __init__(self, loss: Loss, n: int, g, dg, extras=()):
         super().__init__(loss, n, extras)
         self.g, self.dg = g, dg
+        self.layout = ModeLayout(gradient=n, dg=n)
 
     def split(self, y):
         return y[:, : self.n]
@@ -416,7 +426,7 @@ class ScalarFlow(Flow):
         x = self.g(w)
         g = self.loss.grad(x, p)
         dg = self.dg(w)
-        sigma = None if mode is None else mode[:, : self.n] * mode[:, self.n:]
+        sigma = None if mode is None else self.layout.block(mode, "gradient") * self.layout.block(mode, "dg")
         dw = -frozen_phi(g * dg, self.q_of(p, 1), sigma) * (~p["frozen"])
         return self._with_extras(dw, x, g, p)
 
@@ -425,7 +435,7 @@ class ScalarFlow(Flow):
             return None
         w = y[:, : self.n]
         active = ~p["frozen"]
-        return torch.cat([self.loss.grad(self.g(w), p) * active, self.dg(w) * active], 1)
+        return self.layout.join(gradient=self.loss.grad(self.g(w), p) * active, dg=self.dg(w) * active)
 
 
 

@@ -201,16 +201,16 @@ class _SignRun:
         t1 = t0 + dt
         y1 = at(torch.arange(len(idx), device=self.dev), t1)
         terminal = self.outputs(idx, t0, t1, y0, y1, pr, at)
-        hit = torch.zeros(len(idx), n + n * L + sysm.K, dtype=torch.bool, device=self.dev)
+        hit = torch.zeros(len(idx), sysm.layout.width, dtype=torch.bool, device=self.dev)
         fz = kind == 1
         if bool(fz.any()):                          # the factor lands exactly on 0
             w1 = sysm.split(y1).clone()
             flat = w1.reshape(len(idx), -1)
             flat[fz, kz[fz]] = 0.0
             y1 = flat.reshape(len(idx), -1)
-            hit[fz, n + kz[fz]] = True
+            sysm.layout.block(hit, "factors")[fz, kz[fz]] = True
         sf = kind == 2
-        hit[sf, i_s[sf]] = True
+        sysm.layout.block(hit, "gradient")[sf, i_s[sf]] = True
         # signs of the factors: of the state, and at 0 the direction of motion (it passes 0)
         fs = torch.where(sysm.split(y1) != 0, torch.sign(sysm.split(y1)), torch.sign(v))
         pr, y1 = sysm.on_switch(t1, y1, pr, hit)
@@ -320,8 +320,8 @@ class _CoupledSignRun(_SignRun):
             w = self.y[b].reshape(self.fs[b].shape)
             self.fs[b] = torch.where(w != 0, torch.sign(w), self.fs[b])
             rows = torch.tensor([b], device=self.dev)
-            hit = torch.zeros(1, self.sys.n + self.sys.n * self.sys.L + self.sys.K, dtype=torch.bool, device=self.dev)
-            hit[0, : self.sys.n] = torch.from_numpy(np.abs(path.grad()) <= path.band)
+            hit = torch.zeros(1, self.sys.layout.width, dtype=torch.bool, device=self.dev)
+            self.sys.layout.block(hit, "gradient")[0] = torch.from_numpy(np.abs(path.grad()) <= path.band)
             pr, y = self.sys.on_switch(self.t[rows], self.y[rows], self.sub(rows), hit)
             self.y[rows] = y
             self.put(rows, pr)
