@@ -234,8 +234,8 @@ def _use_reduction(reduce, w0, q, loss, undecayed, extras, kw) -> bool:
     """Whether :func:`simulate_parameter_flow` integrates in mirror coordinates
     (:class:`BalancedReduction`): where it is exact (no decay, every start balanced) and the
     output is the same (no extras, events, ``t_eval`` or dense output, which see the factors),
-    automatically on a coupled loss with every ``q`` in ``(1, 2)``, where the default stepper in
-    mirror coordinates is the stiff one (:func:`default_method`); ``reduce=True`` demands it,
+    automatically on a coupled loss with every ``q`` in ``(1, 2)`` (``n`` unknowns instead of
+    ``nL``; the stepper then follows :func:`default_method`); ``reduce=True`` demands it,
     ``reduce=False`` refuses it."""
     if reduce is False:
         return False
