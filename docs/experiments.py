@@ -38,7 +38,7 @@ def _table(lines: list[str], chunk: int = 18) -> str:
     natural width; the others share the rest of the line, ragged right."""
     rows = [[c.strip() for c in ln.strip().strip("|").split("|")] for ln in lines if not ln.startswith("|---")]
     n = len(rows[0])
-    short = [all(len(r[j]) <= SHORT for r in rows[1:] if j < len(r)) and len(rows[0][j]) <= SHORT for j in range(n)]
+    short = [all(len(r[j]) <= SHORT for r in rows if j < len(r)) for j in range(n)]
     cols = "".join("l" if s else r">{\raggedright\arraybackslash}X" for s in short)
     rows = [[escape(c) for c in r] for r in rows]
     head = " & ".join(rows[0]) + r" \\ \midrule"
