@@ -53,11 +53,15 @@ def equivalent_control(M, c0, active, side):
     Ma = torch.where(both, M, eye.expand_as(M))
     scale = Ma.abs().amax(1).clamp_min(1e-300)                       # column equilibration
     Ms, rhs = Ma / scale[:, None, :], torch.where(act, c, 0.0)[..., None]
-    sol, info = torch.linalg.solve_ex(Ms, rhs)
-    sol = sol[..., 0] / scale
-    # an LU solve is exact enough unless the system is (numerically) singular: then the
-    # multipliers blow up, and the minimum-norm solution is taken instead
-    bad = (info != 0) | ~torch.isfinite(sol).all(1) | (sol.abs().amax(1) > 1 / RCOND**0.5)
+    lu, piv, info = torch.linalg.lu_factor_ex(Ms)
+    sol = torch.linalg.lu_solve(lu, piv, rhs)[..., 0] / scale
+    # an LU solve is exact enough unless the system is (numerically) singular; then the
+    # minimum-norm solution is taken instead. Singular shows in the pivots, not in the solution:
+    # a consistent right-hand side (duplicate surfaces, e.g. the two equal factors of a
+    # balanced coordinate) gives bounded multipliers whose null-space part is rounding noise
+    # amplified by 1/pivot, which made the sliding field noisy at 1e-6 and the steps collapse.
+    pivots = lu.diagonal(dim1=-2, dim2=-1).abs()
+    bad = (info != 0) | ~torch.isfinite(sol).all(1) | (pivots.amin(1) <= RCOND * pivots.amax(1))
     if bool(bad.any()):
         sol[bad] = (torch.linalg.pinv(Ms[bad], rtol=RCOND) @ rhs[bad])[..., 0] / scale[bad]
     out = torch.zeros_like(active, dtype=c0.dtype)

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 import theory
 from numerics._generated import torch_kernels as K
+from numerics.filippov import equivalent_control
 from numerics.integrate import STEP_BUDGET
 from numerics.losses import LinearRegression, SeparableQuadratic
 from numerics.sign import simulate_sign_flow
@@ -210,3 +211,25 @@ def test_a_surface_just_left_is_not_readmitted_off_its_surface():
     assert smooth.ok() and exact.ok()
     # the exact flow integrates its sliding phases at rtol 1e-12; allow a global error of 100 rtol
     assert float((smooth.x - exact.x).abs().max() / exact.x.abs().max()) < 100 * 1e-10
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 2**31 - 1))
+def test_equivalent_control_on_a_rank_deficient_consistent_system_is_the_minimum_norm_one(seed):
+    """Duplicate sliding surfaces (the two equal factors of a balanced coordinate under coupled
+    decay) make ``M_AA`` singular with a consistent right-hand side. An LU solve then returns
+    bounded multipliers whose null-space part is rounding noise times 1/pivot (found: the sliding
+    field of a ``verify.experiments`` batch changed by 2.7e-6 under a 1e-14 perturbation, and
+    its steps collapsed); the multipliers must be the minimum-norm ones of the column-equilibrated
+    system instead (:func:`numerics.filippov.equivalent_control`)."""
+    g = torch.Generator().manual_seed(seed)
+    K = 5
+    Q = torch.linalg.qr(torch.randn(K, K, generator=g, dtype=torch.float64))[0]
+    lam = torch.cat([0.5 + torch.rand(K - 1, generator=g, dtype=torch.float64), torch.zeros(1, dtype=torch.float64)])
+    M = (Q * lam) @ Q.T                                      # rank K - 1, rounding keeps it off exact 0
+    c0 = M @ (0.3 * torch.randn(K, generator=g, dtype=torch.float64))   # consistent
+    active = torch.ones(1, K, dtype=torch.bool)
+    mu = equivalent_control(M[None], c0[None], active, torch.zeros(1, K, dtype=torch.float64))[0]
+    scale = M.abs().amax(0)                                  # the column equilibration of the solve
+    expected = (torch.linalg.pinv(M / scale, rtol=1e-10) @ c0) / scale
+    assert float((mu - expected).abs().max()) <= 1e-9 * float(expected.abs().max())
