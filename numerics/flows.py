@@ -24,7 +24,7 @@ from . import forward
 from ._generated import torch_kernels as K
 from .geometry import exclusive_prod, exclusive_products, frozen_phi, pair_products, phi
 from .integrate import ODESystem
-from .jacobians import mirror_jacobian, parameter_jacobian, steepest_slope
+from .jacobians import mirror_jacobian, mirror_jacobian_low_rank, parameter_jacobian, steepest_slope
 from .losses import Loss
 from .modes import ModeLayout
 
@@ -314,7 +314,9 @@ class MirrorFlow(Flow):
         return forward.jvp(lambda xx: 1 / self.hess(xx, p), (x,), (torch.ones_like(x),))
 
     def jacobian(self, t, y, p, mode):
-        """``d(dx/dt)/dx`` ``(B, n, n)`` with the mode frozen (:func:`numerics.jacobians.mirror_jacobian`)."""
+        """``d(dx/dt)/dx`` with the mode frozen: ``(B, n, n)`` (:func:`numerics.jacobians.mirror_jacobian`),
+        or diagonal plus low rank where the loss's Hessian has rank ``r < n``
+        (:func:`numerics.jacobians.mirror_jacobian_low_rank`)."""
         if not self.stiff_capable:
             return None
         x = y[:, : self.n]
@@ -322,6 +324,10 @@ class MirrorFlow(Flow):
         q = self.q_of(p, 1)
         sigma = None if mode is None else self.layout.block(mode, "gradient")
         mob, dmob = self.mobility(x, p)
+        factor = self.loss.hess_factor(x, p)
+        if factor is not None and factor[0].shape[-1] < self.n:
+            return mirror_jacobian_low_rank(*factor, frozen_slope(g, q, sigma), mob, dmob,
+                                            frozen_phi(g, q, sigma), ~p["frozen"])
         return mirror_jacobian(g, self.loss.hess(x, p), frozen_slope(g, q, sigma), mob, dmob,
                                frozen_phi(g, q, sigma), ~p["frozen"])
 
@@ -463,3 +469,8 @@ class BranchLoss(Loss):
         """``[[H, -H], [-H, H]]`` from the base loss's Hessian ``H``."""
         H = self.base.hess(ab[:, : self.n] - ab[:, self.n:], p)
         return torch.cat([torch.cat([H, -H], 2), torch.cat([-H, H], 2)], 1)
+
+    def hess_factor(self, ab, p):
+        """``([U; -U], c)`` from the base loss's factor ``(U, c)``, or ``None``."""
+        factor = self.base.hess_factor(ab[:, : self.n] - ab[:, self.n:], p)
+        return None if factor is None else (torch.cat([factor[0], -factor[0]], 0), factor[1])

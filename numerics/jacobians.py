@@ -12,6 +12,7 @@ from __future__ import annotations
 import torch
 
 from ._generated import torch_kernels as K
+from .integrate.linsolve import DiagonalPlusLowRank
 
 Z_FLOOR = 1e-150
 
@@ -31,6 +32,15 @@ def mirror_jacobian(g, H, slope, mobility, mobility_prime, phi_g, active):
     J = H * torch.where(active, -slope * mobility, zero)[..., None]
     J.diagonal(dim1=-2, dim2=-1).sub_(torch.where(active, phi_g * mobility_prime, zero))
     return J
+
+
+def mirror_jacobian_low_rank(U, c, slope, mobility, mobility_prime, phi_g, active):
+    """:func:`mirror_jacobian` for a Hessian ``H = U diag(c) U^T`` (``U`` ``(n, r)``, ``c >= 0``
+    ``(B, r)``), kept factored: ``J = diag(-phi_q(g) mobility') - diag(phi_q'(g) mobility) H``,
+    the form :mod:`numerics.integrate.linsolve` solves in ``O(n r^2)``."""
+    zero = torch.zeros_like(phi_g)
+    return DiagonalPlusLowRank(torch.where(active, -phi_g * mobility_prime, zero),
+                               torch.where(active, slope * mobility, zero), U, c)
 
 
 def parameter_jacobian(r, pair, g, H, slope, active):

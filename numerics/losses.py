@@ -32,6 +32,11 @@ class Loss:
 
     quadratic = False      # True: the gradient is affine in x (the Hessian is constant)
 
+    def hess_factor(self, x, p):
+        """``(U, c)`` with ``H = U diag(c) U^T``, ``U`` ``(n, r)`` shared and ``c >= 0`` ``(B, r)``,
+        for a loss whose Hessian has a known low-rank form (``r`` samples), or ``None``."""
+        return None
+
     def hess(self, x, p):
         """Hessian ``(B, n, n)`` of ``f`` at ``x`` (used by sliding: ``d/dt grad f = H dx/dt``).
         Default: forward-mode differentiation of :meth:`grad` (rows are independent)."""
@@ -123,6 +128,10 @@ class LinearRegression(Loss):
 
     quadratic = True
 
+    def hess_factor(self, x, p):
+        N = self.X.shape[0]
+        return self.X.to(x.device).T, torch.full((x.shape[0], N), 1.0 / N, dtype=x.dtype, device=x.device)
+
     def hess(self, x, p):
         if getattr(self, "_H", None) is None:
             self._H = self.X.T @ self.X / self.X.shape[0]
@@ -155,3 +164,7 @@ class ExponentialLoss(Loss):
 
     def grad(self, x, p):
         return -(torch.exp(-self.margins(x, p)) * p["labels"]) @ self.Z.to(x.device) / self.Z.shape[0]
+
+    def hess_factor(self, x, p):
+        """``H = (1/N) sum_n exp(-m_n) z_n z_n^T`` (``y_n^2 = 1``)."""
+        return self.Z.to(x.device).T, torch.exp(-self.margins(x, p)) / self.Z.shape[0]

@@ -4,7 +4,7 @@ inputs, the per-trajectory parameters, the stepper rule, and the results' model-
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 
@@ -207,6 +207,8 @@ def simulate_parameter_flow(w0, q, loss: Loss, t_end, *, device="cpu", extras=()
         system = BalancedReduction(loss, n, L)
         x0 = w0.prod(-1)
         params["w_sign"] = torch.sign(w0)
+        if kw.get("events"):
+            kw["events"] = _on_factors(system, kw["events"])
         res = _run(system, x0, q, loss, t_end, device=dev, extras_dim=n, rtol=rtol, atol=atol,
                    params=params, **kw)
         return ReducedResult(res.solution, system, n)
@@ -230,21 +232,29 @@ def simulate_parameter_flow(w0, q, loss: Loss, t_end, *, device="cpu", extras=()
                 rtol=rtol, atol=atol, params=params, **kw)
 
 
+def _on_factors(system: BalancedReduction, events):
+    """Each event read through the factors ``w = sign(w_0) |x|^(1/L)`` ``(B, nL)`` of the reduced
+    state ``x``: the state layout of the parameter flow, which the event functions are written for."""
+    return [replace(e, fn=lambda t, y, p, fn=e.fn: fn(t, system.factors(y, p).reshape(y.shape[0], -1), p))
+            for e in events]
+
+
 def _use_reduction(reduce, w0, q, loss, undecayed, extras, kw) -> bool:
     """Whether :func:`simulate_parameter_flow` integrates in mirror coordinates
     (:class:`BalancedReduction`): where it is exact (no decay, every start balanced) and the
-    output is the same (no extras, events, ``t_eval`` or dense output, which see the factors),
+    output is the same (no extras, ``t_eval`` or dense output, which see the factors; events
+    see the factors reconstructed from ``x`` by :func:`_on_factors`),
     automatically on a coupled loss with every ``q`` in ``(1, 2)`` (``n`` unknowns instead of
     ``nL``; the stepper then follows :func:`default_method`); ``reduce=True`` demands it,
     ``reduce=False`` refuses it."""
     if reduce is False:
         return False
     exact = undecayed and bool(balanced_start(w0).all())
-    plain = not extras and not kw.get("events") and kw.get("t_eval") is None and not kw.get("dense")
+    plain = not extras and kw.get("t_eval") is None and not kw.get("dense")
     if reduce is True:
         if not (exact and plain):
             raise ValueError("reduce=True needs a balanced start (|w_ik| equal over k), no decay, and no "
-                             "extras, events, t_eval or dense output")
+                             "extras, t_eval or dense output")
         return True
     qt = torch.as_tensor(q, dtype=torch.float64)
     return exact and plain and not loss.separable and bool(((qt > 1) & (qt < 2)).all())
@@ -253,7 +263,8 @@ def _use_reduction(reduce, w0, q, loss, undecayed, extras, kw) -> bool:
 @dataclass
 class ReducedResult(FlowResult):
     """A deep diagonal batch simulated in mirror coordinates: ``state`` is ``x``; ``w`` the
-    factors ``sign(w_ik(0)) |x_i|^(1/L)``."""
+    factors ``sign(w_ik(0)) |x_i|^(1/L)``. Event functions saw the factors; the states of the
+    event log are ``x``."""
 
     @property
     def w(self):

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from numerics.flows import balanced_start
+from numerics.integrate import EVENT, Event
 from numerics.losses import LinearRegression, SeparableQuadratic
 from numerics.simulate import ReducedResult, simulate_parameter_flow
 
@@ -76,3 +77,24 @@ def test_depth_one_reduction_crosses_zero_like_the_parameter_flow():
     assert bool((full.x < 0).any())                       # the case: some coordinates change sign
     assert float((red.x - full.x).abs().max()) <= 1e-8 * float(full.x.abs().max())
     assert torch.equal(red.w[..., 0], red.x)
+
+
+def test_events_see_the_factors_under_the_reduction():
+    """An event written for the parameter flow's state (flattened factors ``(B, nL)``) fires at the
+    same time when the flow is integrated in mirror coordinates: its function reads the factors
+    reconstructed from ``x``. Both at rtol 1e-12; the crossing is located to 1e-8."""
+    loss = _problem()
+    w0 = torch.full((2, 10, 3), 0.3, dtype=F64)
+    w0[1] *= 0.5
+
+    def loss_below(t, state, p):                 # f(prod_k w_k) falls below 20 % of its start
+        x = state.reshape(state.shape[0], 10, 3).prod(-1)
+        return loss.value(x, p) - 0.2 * p["f0"]
+    tol = dict(rtol=1e-12, atol=1e-14, events=[Event(loss_below, terminal=True, direction=-1)],
+               params={"f0": loss.value(w0.prod(-1), loss.params(2, "cpu"))})
+    red = simulate_parameter_flow(w0, 1.5, loss, 50.0, **tol)
+    full = simulate_parameter_flow(w0, 1.5, loss, 50.0, reduce=False, **tol)
+    assert isinstance(red, ReducedResult) and not isinstance(full, ReducedResult)
+    assert bool((red.solution.status == EVENT).all()) and bool((full.solution.status == EVENT).all())
+    assert float((red.t - full.t).abs().max()) <= 1e-8 * float(full.t.max())
+    assert float((red.w - full.w).abs().max()) <= 1e-7 * float(full.w.abs().max())

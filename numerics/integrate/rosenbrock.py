@@ -11,7 +11,9 @@ mode of the step, so the method can use it exactly:
 
 * **Cost per step** (``n`` unknowns, ``B`` rows, one dense batched ``(B, n, n)`` LU by
   ``torch.linalg.lu_factor``): Rodas5 needs 1 Jacobian, 1 LU (``n^3/3`` flops), 8 triangular
-  solves and 7 field evaluations (+1 for the next step's ``f``), and never iterates.
+  solves and 7 field evaluations (+1 for the next step's ``f``), and never iterates. A mirror
+  flow on a loss of Hessian rank ``r < n`` (regression on ``N < n`` samples) hands over its
+  Jacobian as diagonal plus rank ``r`` and the LU shrinks to ``r x r`` (:mod:`.linsolve`).
   Hairer-Wanner RADAU5 (and scipy's Radau, diffrax has no Radau) needs a real and a complex
   ``n x n`` LU (about 5x the flops of one real LU) and a simplified Newton iteration per step
   whose convergence fails precisely where ``J`` is unbounded (``z -> 0``), forcing step
@@ -51,6 +53,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from .linsolve import solver
 from .stepper import Step, Stepper, register_stepper
 
 
@@ -175,9 +178,7 @@ class Rodas5Stepper(Stepper):
         J = self.system.jacobian(t, y, p, mode)
         if J is None:
             raise ValueError("method 'rodas5' needs system.jacobian(t, y, p, mode); it returned None")
-        W = -J                                                # I/(h gamma) - J, without an n x n identity
-        W.diagonal(dim1=-2, dim2=-1).add_((1 / (h * self.tab.gamma))[:, None])
-        lu, piv = torch.linalg.lu_factor_ex(W)[:2]
+        solve = solver(J, 1 / (h * self.tab.gamma))          # r -> (I/(h gamma) - J)^{-1} r
         ft = self.time_derivative(t, y, p, mode)
         hb = h[:, None]
         K = torch.empty((s, len(t), self.n), dtype=self.dt, device=self.dev)
@@ -189,7 +190,7 @@ class Rodas5Stepper(Stepper):
                 r = self.rhs(t + self.c[i] * h, u, p, mode) + torch.tensordot(self.C[i, :i], K[:i], dims=1) / hb
             if ft is not None and self.tab.d[i] != 0:
                 r = r + (self.d[i] * h)[:, None] * ft
-            K[i] = torch.linalg.lu_solve(lu, piv, r[..., None])[..., 0]
+            K[i] = solve(r)
         y_new = y + torch.tensordot(self.m, K, dims=1)
         f_new = self.rhs(t + h, y_new, p, mode)
         scale = self.atol + self.rtol * torch.maximum(y.abs(), y_new.abs())
