@@ -108,6 +108,7 @@ class LinearRegression(Loss):
         if not (bool(torch.isfinite(self.X).all()) and bool(torch.isfinite(self.y).all())):
             raise ValueError("X and y must be finite")
         self.dim = self.X.shape[1]
+        self._H = self.X.T @ self.X / self.X.shape[0]
 
     def params(self, batch, device):
         return {"y": _per_trajectory(self.y, batch, device, "y")}
@@ -124,8 +125,6 @@ class LinearRegression(Loss):
     quadratic = True
 
     def hess(self, x, p):
-        if getattr(self, "_H", None) is None:
-            self._H = self.X.T @ self.X / self.X.shape[0]
         return self._H.to(x.device).expand(x.shape[0], -1, -1)
 
 
