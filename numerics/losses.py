@@ -36,7 +36,7 @@ class Loss:
         """Hessian ``(B, n, n)`` of ``f`` at ``x`` (used by sliding: ``d/dt grad f = H dx/dt``).
         Default: forward-mode differentiation of :meth:`grad` (rows are independent)."""
         return torch.func.vmap(jacfwd(lambda xb, pb: self.grad(xb[None], {
-            k: v[None] for k, v in pb.items()})[0]))(x, p)
+            k: v[None] for k, v in pb.items()})[0]))(x, dict(p))
 
 
 def check_dimension(loss: Loss, shape, name: str, layout: str) -> None:
