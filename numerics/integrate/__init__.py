@@ -5,7 +5,8 @@ Modules, one seam each (as diffrax and torchode cut an integrator): :mod:`.table
 (self-checking Butcher tableaus), :mod:`.stepper` (the stepper interface, DOP853, the
 registry ``STEPPERS``), :mod:`.controller` (step-size control with its own state),
 :mod:`.dense` (dense output), :mod:`.events` (event location), :mod:`.hybrid` (mode freezing
-and switches), :mod:`.status` (status codes), :mod:`.driver` (the loop and budgets).
+and switches), :mod:`.rows` (per-trajectory parameters and switching state, :class:`Params`),
+:mod:`.status` (status codes), :mod:`.driver` (the loop and budgets).
 """
 
 from .controller import ConstantStep, Controller, ControllerState
