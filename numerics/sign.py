@@ -283,7 +283,8 @@ class _SignRun:
 
     def advance(self, running, wall_left):
         """One exact event on the rows in exact phases, a DOP853 sliding phase on the others."""
-        sliding = running & self.p.switching["slide"].any(1) if not self.sys.loss.separable else torch.zeros_like(running)
+        coupled = not self.sys.loss.separable
+        sliding = running & self.p.switching["slide"].any(1) if coupled else torch.zeros_like(running)
         exact = running & ~sliding
         if bool(exact.any()):
             self.exact_step(exact.nonzero(as_tuple=True)[0])
@@ -319,7 +320,7 @@ class _CoupledSignRun(_SignRun):
         self.y[b] = torch.from_numpy(path.factors()).reshape(-1).to(self.dev)
         if path.singular and not bool(self.general[b]):
             self.general[b] = True
-            self.write_params(b)
+            self.write_switching(b)
             w = self.y[b].reshape(self.fs[b].shape)
             self.fs[b] = torch.where(w != 0, torch.sign(w), self.fs[b])
             rows = torch.tensor([b], device=self.dev)
@@ -329,18 +330,18 @@ class _CoupledSignRun(_SignRun):
             self.y[rows] = y
             self.put(rows, switching)
 
-    def write_params(self, b):
+    def write_switching(self, b):
         """The switching state (``frozen``, ``slide``, ``side``, ``t_slide``) of row ``b`` from its path."""
         path = self.paths[b]
         s = self.p.switching
-        self.put(b, {key: torch.as_tensor(val, dtype=s[key].dtype, device=self.dev)
-                     for key, val in (("frozen", path.mode == FROZEN), ("slide", (path.mode == SLIDING) | path.rested),
-                                      ("side", path.u), ("t_slide", path.t_slide))})
+        now = {"frozen": path.mode == FROZEN, "slide": (path.mode == SLIDING) | path.rested, "side": path.u,
+               "t_slide": path.t_slide}
+        self.put(b, {key: torch.as_tensor(val, dtype=s[key].dtype, device=self.dev) for key, val in now.items()})
 
     def finish(self):
         for b in range(self.B):
             if not bool(self.general[b]):
-                self.write_params(b)
+                self.write_switching(b)
 
     def advance(self, running, wall_left):
         general = running & self.general

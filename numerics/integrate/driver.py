@@ -371,8 +371,8 @@ def integrate(system: ODESystem, t0, y0: torch.Tensor, t_end, params: dict | Non
     ``params`` (the problem's, fixed during the run) and ``switching`` (the starting switching
     state, which ``system.on_switch`` replaces) are dicts of per-trajectory tensors; the field
     sees both as one :class:`~numerics.integrate.rows.Params`, and ``Solution.switching`` holds
-    the final switching state. ``t0``/``t_end`` are scalars or ``(B,)`` tensors; ``t_eval`` is ``(T,)`` or ``(B, T)``
-    (a nan entry asks for no output: ``ys`` stays nan there).
+    the final switching state. ``t0``/``t_end`` are scalars or ``(B,)`` tensors; ``t_eval`` is
+    ``(T,)`` or ``(B, T)`` (a nan entry asks for no output: ``ys`` stays nan there).
     ``max_steps`` caps the accepted plus rejected steps of each trajectory and
     ``max_wall`` (seconds) the whole call; trajectories stopped by a budget keep their
     last state and get a status code (``Solution.failures()``) instead of a result.
