@@ -19,7 +19,9 @@ Switching functions: decoupled, the gradient components ``d_i f`` and the factor
   equivalent control of :mod:`numerics.filippov` (decoupled: one multiplier per
   coordinate, shared by its factors; coupled: one per factor), and the exit functions
   ``1 - |mu|`` are extra switching functions, so entering and leaving are located like
-  any other switch.
+  any other switch. Sides and sliding set are switching state (``p.switching["side"]``,
+  ``p.switching["slide"]``); whether the exits exist (:attr:`DecayFlow.hybrid`) is decided
+  when the flow is built, from the exponents ``q`` it is built for.
 
 ``nu = 0`` gives the undecayed flow with this full sliding rule (the plain flow of
 :class:`numerics.flows.DeepDiagonalFlow` freezes separable coordinates instead, which is the
@@ -34,19 +36,21 @@ from .filippov import equivalent_control, resolve, surface_rate
 from .flows import DeepDiagonalFlow
 from .forward import jvp
 from .geometry import exclusive_prod, frozen_phi, pair_products
+from .integrate import Params
 from .modes import ModeLayout
 
 
 class DecayFlow(DeepDiagonalFlow):
     """Deep diagonal steepest flow with decoupled or coupled weight decay (see the module)."""
 
-    def __init__(self, loss, n: int, L: int, decay: str, schedule=None, extras=(), saddle_tol: float = 1e-5):
-        super().__init__(loss, n, L, extras, saddle_tol)
+    def __init__(self, loss, n: int, L: int, decay: str, schedule=None, extras=(), saddle_tol: float = 1e-5,
+                 q=None, **kw):
+        super().__init__(loss, n, L, extras, saddle_tol, q=q, **kw)
         self.decay, self.schedule = decay, schedule
         self.autonomous = schedule is None
         self.K = n if decay == "decoupled" else n * L       # sliding surfaces
         self.surface_block = "gradient" if decay == "decoupled" else "surfaces"
-        self.hybrid = False                                 # some trajectory has q = 1
+        self.hybrid = q is not None and bool((torch.as_tensor(q) == 1).any())    # some trajectory has q = 1
         self.layout = self.mode_layout()
 
     stiff_capable = False      # the decay fields' Jacobians are not derived: explicit stepper only
@@ -85,7 +89,7 @@ class DecayFlow(DeepDiagonalFlow):
         return (g[..., None] * r + nu[:, None, None] * w).reshape(w.shape[0], -1)
 
     def _live(self, p):
-        live = ~p["frozen"]
+        live = ~p.switching["frozen"]
         return live if self.decay == "decoupled" else live.repeat_interleave(self.L, 1)
 
     def _w_hessian(self, w, x, g, r, p):
@@ -124,10 +128,10 @@ class DecayFlow(DeepDiagonalFlow):
 
     def _u(self, t, w, x, g, r, nu, p, sign_r=None):
         """Signs of the inactive surfaces and multipliers of the sliding ones, ``(B, K)``."""
-        u = p["side"]
-        if bool(p["slide"].any()):
+        u, slide = p.switching["side"], p.switching["slide"]
+        if bool(slide.any()):
             M, c0 = self.control(t, w, x, g, r, nu, p, sign_r)
-            u = torch.where(p["slide"], equivalent_control(M, c0, p["slide"], u), u)
+            u = torch.where(slide, equivalent_control(M, c0, slide, u), u)
         return u
 
     # -- the ODE system -------------------------------------------------------------------
@@ -157,7 +161,7 @@ class DecayFlow(DeepDiagonalFlow):
                 sign_dw = -u.reshape(B, n, L)
             dw = sign_dw if dw is None else torch.where(q1[:, None, None], sign_dw, dw)
         if not self.smooth:
-            dw = dw * (~p["frozen"])[..., None]
+            dw = dw * (~p.switching["frozen"])[..., None]
         return self._with_extras(dw.reshape(B, -1), x, g, p)
 
     def switches(self, t, y, p):
@@ -166,18 +170,19 @@ class DecayFlow(DeepDiagonalFlow):
         w, x, g, r, nu = self._geometry(t, y, p)
         live = self._live(p)
         sig = self.surfaces(w, g, r, nu) * live
+        s = p.switching
         if self.hybrid:
             # q = 1: a surface counts from the side the sliding rule put it on (just after a
             # crossing it may still sit a rounding error behind: 0, not a new crossing)
-            held = p["side"] * (p["side"] * sig).clamp_min(0)
-            sig = torch.where(p["slide"], torch.zeros_like(sig), torch.where((p["q"] == 1)[:, None], held, sig))
+            held = s["side"] * (s["side"] * sig).clamp_min(0)
+            sig = torch.where(s["slide"], torch.zeros_like(sig), torch.where((p["q"] == 1)[:, None], held, sig))
         rough = (p["q"] < 2)[:, None]                          # q = 2 rows are smooth: no switches
         blocks = {self.surface_block: sig * rough}
         if self.decay == "decoupled":
-            blocks["factors"] = (w * (~p["frozen"])[..., None]).reshape(w.shape[0], -1) * rough
+            blocks["factors"] = (w * (~s["frozen"])[..., None]).reshape(w.shape[0], -1) * rough
         if self.hybrid:
             mu = self._u(t, w, x, g, r, nu, p)
-            blocks["exits"] = torch.where(p["slide"], 1 - mu.abs(), torch.zeros_like(mu))
+            blocks["exits"] = torch.where(s["slide"], 1 - mu.abs(), torch.zeros_like(mu))
         return self.layout.join(**blocks)
 
     def max_step(self, t, y, p, mode):
@@ -190,10 +195,11 @@ class DecayFlow(DeepDiagonalFlow):
         M, c0 = self.control(t, w, x, g, r, nu, p, sign_r)
         u = self._u(t, w, x, g, r, nu, p, sign_r)
         rate = surface_rate(M, c0, u)
-        gap = p["side"] * self.surfaces(w, g, r, nu)
-        closing = -p["side"] * rate
+        side = p.switching["side"]
+        gap = side * self.surfaces(w, g, r, nu)
+        closing = -side * rate
         band = self.stationary_tol * self._scale(p)[:, None]        # surfaces within it count as reached
-        watch = ~p["slide"] & self._live(p) & (gap > band) & (closing > 0) & (p["q"] == 1)[:, None]
+        watch = ~p.switching["slide"] & self._live(p) & (gap > band) & (closing > 0) & (p["q"] == 1)[:, None]
         tau = torch.where(watch, gap / torch.where(watch, closing, torch.ones_like(closing)), torch.inf)
         return 2 * tau.amin(1)
 
@@ -202,33 +208,37 @@ class DecayFlow(DeepDiagonalFlow):
         ``F + nu |w|^2/2`` (coupled, ``1 < q < 2``, constant ``nu``), and at ``q = 1`` the
         active-set rule on the surfaces reached and the sliding ones whose exit fired."""
         surface_hit = self.layout.block(hit, self.surface_block)
+        s = p.switching
         if self.decay == "decoupled":
             # the factors' saddle rule only: the surfaces d_i f = 0 are slid on, not frozen
             parent_hit = self.layout.join(**dict(self.layout.split(hit), gradient=torch.zeros_like(surface_hit)))
-            p, y = DeepDiagonalFlow.on_switch(self, t, y, p, parent_hit)
+            s, y = DeepDiagonalFlow.on_switch(self, t, y, p, parent_hit)
         elif self.schedule is None:
-            p = self._rest(t, y, p, surface_hit)
+            s = self._rest(t, y, p, surface_hit)
         if self.hybrid:
-            p = self._slide(t, y, p, surface_hit, self.layout.block(hit, "exits"))
-        return p, y
+            s = self._slide(t, y, p.with_switching(s), surface_hit, self.layout.block(hit, "exits"))
+        return s, y
 
     def _rest(self, t, y, p, hit):
+        """The switching state with the coordinates at rest frozen (see :meth:`on_switch`)."""
         rows = (p["q"] > 1) & (p["q"] < 2) & hit.any(1)
         if not bool(rows.any()):
-            return p
+            return p.switching
         w, x, g, r, nu = self._geometry(t, y, p)
-        z = self.surfaces(w, g, r, nu).abs().reshape(w.shape) * (~p["frozen"])[..., None]
+        z = self.surfaces(w, g, r, nu).abs().reshape(w.shape) * (~p.switching["frozen"])[..., None]
         small = z.amax(-1) <= self.stationary_tol * p["z_scale"][:, None]
         if not self.loss.separable:
             small = small.all(1, keepdim=True).expand_as(small)
         return self._freeze(t, p, small & rows[:, None])
 
     def _slide(self, t, y, p, hit, exit_hit):
+        """The switching state after the active-set rule at ``t`` (``q = 1`` rows)."""
         q1 = (p["q"] == 1)[:, None]
         w, x, g, r, nu = self._geometry(t, y, p)
         M, c0 = self.control(t, w, x, g, r, nu, p)
         live = self._live(p)
-        slide, side = p["slide"], p["side"]
+        s = p.switching
+        slide, side = s["slide"], s["side"]
         leaving = slide & exit_hit
         side = torch.where(leaving, torch.sign(equivalent_control(M, c0, slide, side)), side)
         sig = self.surfaces(w, g, r, nu)
@@ -243,34 +253,33 @@ class DecayFlow(DeepDiagonalFlow):
         cand = ((slide & ~leaving) | hit | near) & live & q1
         side = torch.where(live, side, torch.zeros_like(side))
         active, side, _ = resolve(M, c0, cand, side, near)
-        p = dict(p)
-        coord = lambda s: s if self.decay == "decoupled" else s.reshape(-1, self.n, self.L).any(-1)  # noqa: E731
-        new = coord(active & ~slide) & torch.isnan(p["t_slide"])
-        p["t_slide"] = torch.where(new, t[:, None], p["t_slide"])
-        p["slide"] = torch.where(q1, active, slide)
-        p["side"] = torch.where(q1, side, p["side"])
-        return p
+        coord = lambda a: a if self.decay == "decoupled" else a.reshape(-1, self.n, self.L).any(-1)  # noqa: E731
+        new = coord(active & ~slide) & torch.isnan(s["t_slide"])
+        return dict(s, t_slide=torch.where(new, t[:, None], s["t_slide"]), slide=torch.where(q1, active, slide),
+                    side=torch.where(q1, side, s["side"]))
 
     def _scale(self, p):
         return p["g_scale"] if self.decay == "decoupled" else p["z_scale"]
 
-    def initialize(self, y0, p):
-        """Sides of the surfaces at the start, ``z_scale`` (coupled) and, at ``q = 1``, the
-        sliding set of a start on a surface."""
+    def initialize(self, y0, p) -> Params:
+        """Also the sides of the surfaces at the start, ``z_scale`` (coupled, a parameter) and, at
+        ``q = 1``, the sliding set of a start on a surface."""
+        if bool((p["q"] == 1).any()) and not self.hybrid:
+            raise ValueError("some trajectory has q = 1: build the DecayFlow with its exponents q "
+                             "(its exit functions are switching functions)")
         B = y0.shape[0]
         t0 = torch.zeros(B, dtype=y0.dtype, device=y0.device)
-        w, x, g, r, nu = self._geometry(t0, y0, p)
+        start = super().initialize(y0, p)
+        w, x, g, r, nu = self._geometry(t0, y0, start)
         sig = self.surfaces(w, g, r, nu)
-        p = dict(p, slide=torch.zeros(B, self.K, dtype=torch.bool, device=y0.device),
-                 side=torch.sign(sig) * (p["q"] == 1)[:, None])
         if self.decay == "coupled":
-            p["z_scale"] = sig.abs().amax(1).clamp_min(1e-300)
-        self.hybrid = bool((p["q"] == 1).any())
-        self.layout = self.mode_layout()
+            p = dict(p, z_scale=sig.abs().amax(1).clamp_min(1e-300))
+        start = Params(p, dict(start.switching, slide=torch.zeros(B, self.K, dtype=torch.bool, device=y0.device),
+                               side=torch.sign(sig) * (p["q"] == 1)[:, None]))
         if self.hybrid:
-            none = torch.zeros_like(p["slide"])
-            p = self._slide(t0, y0, p, none, none)
-        return p, y0
+            none = torch.zeros_like(start.switching["slide"])
+            start = start.with_switching(self._slide(t0, y0, start, none, none))
+        return start
 
 
 __all__ = ["DecayFlow", "pair_products"]

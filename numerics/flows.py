@@ -23,7 +23,7 @@ import torch
 from . import forward
 from ._generated import torch_kernels as K
 from .geometry import exclusive_prod, exclusive_products, frozen_phi, pair_products, phi
-from .integrate import ODESystem
+from .integrate import ODESystem, Params
 from .jacobians import mirror_jacobian, mirror_jacobian_low_rank, parameter_jacobian, steepest_slope
 from .losses import Loss
 from .modes import ModeLayout
@@ -72,25 +72,36 @@ def check_loss(loss) -> None:
                         f"got {type(loss).__name__}")
 
 
+def uniform_exponent(q) -> float | None:
+    """The common value of the exponents ``q`` (a number or ``(B,)``) as a float, or ``None``."""
+    if q is None:
+        return None
+    qt = torch.as_tensor(q, dtype=torch.float64).reshape(-1)
+    return float(qt[0]) if bool((qt == qt[0]).all()) else None
+
+
 class Flow(ODESystem):
     """Shared parts: the loss, the extras, the sliding of separable coordinates.
 
-    ``q_uniform`` is the common exponent of the batch (a float) or ``None``; at uniform
-    ``q = 2`` the field is smooth and no switching functions are used."""
+    A flow is built for the runs it will make and never changes after: ``q`` are their
+    exponents (a number or ``(B,)``; ``None``: read per trajectory from ``p["q"]``), whose
+    common value ``q_uniform`` (a float or ``None``) selects the exact shortcuts (at uniform
+    ``q = 2`` the field is smooth and no switching functions are used); ``stationary_tol`` is
+    the relative tolerance of the stationarity test (:meth:`on_switch`). Its switching state is
+    ``p.switching``: ``frozen`` (coordinates at rest) and ``t_slide`` (when they got there)."""
 
     autonomous = True
 
-    def __init__(self, loss: Loss, n: int, extras=()):
+    def __init__(self, loss: Loss, n: int, extras=(), *, q=None, stationary_tol: float = 1e-9):
         check_loss(loss)
         if not isinstance(extras, (list, tuple)) or not all(callable(e) for e in extras):
             got = type(extras).__name__ if not isinstance(extras, (list, tuple)) else \
                 ", ".join(type(e).__name__ for e in extras)
             raise TypeError(f"extras must be a list of functions {EXTRAS_SIGNATURE}, e.g. extras=[f]; got {got}")
         self.loss, self.n, self.extras = loss, n, tuple(extras)
-        self.n_extra = 0
         self.layout = ModeLayout(gradient=n)      # the blocks of switches(), mode and hit
-        self.q_uniform = None
-        self.stationary_tol = 1e-9
+        self.q_uniform = uniform_exponent(q)
+        self.stationary_tol = stationary_tol
 
     @property
     def stiff_capable(self) -> bool:
@@ -118,7 +129,7 @@ class Flow(ODESystem):
         points. Near rest (every active component within 10x the stationarity tolerance of
         :meth:`on_switch`) they are switches again, so that the arrival at a stationary point is
         located and frozen. Separable losses keep them: their surfaces are reached and slid on."""
-        live = ~p["frozen"]
+        live = ~p.switching["frozen"]
         if not self.loss.separable:
             near_rest = (g * live).abs().amax(1) <= 10 * self.stationary_tol * p["g_scale"]
             live = live & (~((p["q"] > 1) & (p["q"] < 2)) | near_rest)[:, None]
@@ -128,21 +139,25 @@ class Flow(ODESystem):
         """Append the quadratures; a sliding coordinate's effective (Filippov) gradient is 0."""
         if not self.extras:
             return dstate
-        g = g * (~p["frozen"])
+        g = g * (~p.switching["frozen"])
         return torch.cat([dstate] + [e(x, g, p) for e in self.extras], dim=1)
 
-    def check_user_functions(self, y0, p):
+    def check_user_functions(self, y0, p) -> int:
         """Call each user function once at the start, before the run: a wrong signature or
-        return shape raises one error naming the argument and what it must be. Sets ``n_extra``."""
+        return shape raises one error naming the argument and what it must be. Returns the
+        number of extra components (the extras' widths together)."""
         x = self.model(y0)
         g = self.loss.grad(x, p)
-        self.n_extra = sum(user_call("extras", EXTRAS_SIGNATURE, e, (x, g, p), (x.shape[0], None)).shape[1]
-                           for e in self.extras)
+        return sum(user_call("extras", EXTRAS_SIGNATURE, e, (x, g, p), (x.shape[0], None)).shape[1]
+                   for e in self.extras)
 
-    def initialize(self, y0, p):
-        """Set up per-trajectory state from the start (``(p, y0)``); the hybrid sliding flows
-        (:class:`numerics.decay.DecayFlow`) use it, the others keep ``p`` as it is."""
-        return p, y0
+    def initialize(self, y0, p) -> Params:
+        """The run's :class:`~numerics.integrate.Params` from the problem's parameters ``p`` and
+        the start ``y0``: nothing frozen yet (the hybrid sliding flows of
+        :class:`numerics.decay.DecayFlow` add their sides and sliding sets)."""
+        B = y0.shape[0]
+        return Params(p, {"frozen": torch.zeros(B, self.n, dtype=torch.bool, device=y0.device),
+                          "t_slide": torch.full((B, self.n), float("nan"), dtype=torch.float64, device=y0.device)})
 
     def on_switch(self, t, y, p, hit):
         """A coordinate that reaches ``d_i f = 0`` of a separable loss slides there (frozen).
@@ -150,18 +165,19 @@ class Flow(ODESystem):
         gradient component reaches 0 while every active component is below
         ``stationary_tol * max|grad f(x0)|``, the trajectory is at rest and is frozen (not for
         losses without a stationary point, ``loss.has_minimizer = False``).
-        ``p["t_slide"]`` records when."""
+        ``p.switching["t_slide"]`` records when."""
         g_hit = self.layout.block(hit, "gradient")
+        frozen = p.switching["frozen"]
         if self.loss.separable:
-            new = g_hit & ~p["frozen"]
+            new = g_hit & ~frozen
             if bool(new.any()):
                 y = self._snap(y, p, new)
             return self._freeze(t, p, g_hit), y
         if bool(g_hit.any()) and self.loss.has_minimizer:
-            g = self.loss.grad(self.model(y), p).abs() * (~p["frozen"])
+            g = self.loss.grad(self.model(y), p).abs() * (~frozen)
             rest = g_hit.any(1) & (g.amax(1) <= self.stationary_tol * p["g_scale"]) & (p["q"] < 2)
-            p = self._freeze(t, p, rest[:, None] & ~p["frozen"])
-        return p, y
+            return self._freeze(t, p, rest[:, None] & ~frozen), y
+        return p.switching, y
 
     def _snap(self, y, p, new, iters: int = 8):
         """Move each newly sliding coordinate exactly onto ``d_i f = 0`` along its own flow
@@ -182,23 +198,21 @@ class Flow(ODESystem):
         return self._move(y, p, tau1 * good)
 
     @staticmethod
-    def _freeze(t, p, new):
-        p = dict(p)
-        new = new & ~p["frozen"]
-        p["t_slide"] = torch.where(new, t[:, None], p["t_slide"])
-        p["frozen"] = p["frozen"] | new
-        return p
+    def _freeze(t, p, new) -> dict:
+        """The switching state of ``p`` with the coordinates ``new`` frozen at ``t``."""
+        s = p.switching
+        new = new & ~s["frozen"]
+        return dict(s, t_slide=torch.where(new, t[:, None], s["t_slide"]), frozen=s["frozen"] | new)
 
 
 class DeepDiagonalFlow(Flow):
     """Parameter-space steepest flow of ``x_i = prod_k w_ik``; state ``w`` flattened (B, n*L)."""
 
-    def __init__(self, loss: Loss, n: int, L: int, extras=(), saddle_tol: float = 1e-5):
-        super().__init__(loss, n, extras)
+    def __init__(self, loss: Loss, n: int, L: int, extras=(), saddle_tol: float = 1e-5, **kw):
+        super().__init__(loss, n, extras, **kw)
         self.L = L
         self.layout = ModeLayout(gradient=n, factors=n * L)
         self.saddle_tol = saddle_tol
-        self._held = None
 
     def split(self, y):
         B = y.shape[0]
@@ -218,14 +232,9 @@ class DeepDiagonalFlow(Flow):
         return torch.cat([w.reshape(y.shape[0], -1), y[:, self.n * self.L:]], 1)
 
     def held_signs(self, mode):
-        """The frozen signs ``sign(d_i f) prod_{j != k} sign(w_ij)`` of the ``z_ik`` (``(B, n, L)``)
-        and whether none is 0. The integrator passes one mode object to all the stages of a
-        step, so they are computed once per mode (an identity-keyed memo)."""
-        if self._held is None or self._held[0] is not mode:
-            sw = self.layout.block(mode, "factors").reshape(mode.shape[0], self.n, self.L)
-            sigma = self.layout.block(mode, "gradient")[..., None] * exclusive_prod(sw)
-            self._held = (mode, sigma, bool((sigma != 0).all()))
-        return self._held[1:]
+        """The frozen signs ``sign(d_i f) prod_{j != k} sign(w_ij)`` of the ``z_ik`` (``(B, n, L)``)."""
+        sw = self.layout.block(mode, "factors").reshape(mode.shape[0], self.n, self.L)
+        return self.layout.block(mode, "gradient")[..., None] * exclusive_prod(sw)
 
     def rhs(self, t, y, p, mode):
         B = y.shape[0]
@@ -237,8 +246,8 @@ class DeepDiagonalFlow(Flow):
         else:
             z = g[..., None] * torch.stack(others, -1)
             q = self.q_uniform if self.q_uniform is not None else p["q"][:, None, None]
-            dw = phi(z, q) if mode is None else frozen_phi(z, q, *self.held_signs(mode))
-            dw = dw.masked_fill(p["frozen"][..., None], 0).neg()
+            dw = phi(z, q) if mode is None else frozen_phi(z, q, self.held_signs(mode))
+            dw = dw.masked_fill(p.switching["frozen"][..., None], 0).neg()
         return self._with_extras(dw.reshape(B, -1), x, g, p)
 
     def jacobian(self, t, y, p, mode):
@@ -250,15 +259,15 @@ class DeepDiagonalFlow(Flow):
         r = torch.stack(others, -1)
         g = self.loss.grad(x, p)
         q = self.q_uniform if self.q_uniform is not None else p["q"][:, None, None]
-        sigma = None if mode is None else self.held_signs(mode)[0]
+        sigma = None if mode is None else self.held_signs(mode)
         slope = frozen_slope(g[..., None] * r, q, sigma)
-        return parameter_jacobian(r, pair_products(w), g, self.loss.hess(x, p), slope, ~p["frozen"])
+        return parameter_jacobian(r, pair_products(w), g, self.loss.hess(x, p), slope, ~p.switching["frozen"])
 
     def switches(self, t, y, p):
         if self.smooth:
             return None
         w = self.split(y)
-        active = ~p["frozen"]
+        active = ~p.switching["frozen"]
         g = self.gradient_switches(self.loss.grad(w.prod(-1), p), p)
         return self.layout.join(gradient=g, factors=(w * active[..., None]).reshape(w.shape[0], -1))
 
@@ -267,26 +276,26 @@ class DeepDiagonalFlow(Flow):
         balanced pair arriving together, up to the conservation error ``saddle_tol``) puts
         the coordinate on the saddle ``x_i = 0``, where every ``d F / d w_ik`` has a zero
         factor: a stationary point. Those factors are set to 0 and the coordinate frozen."""
-        p, y = super().on_switch(t, y, p, hit)
+        s, y = super().on_switch(t, y, p, hit)
         factor_hit = self.layout.block(hit, "factors").reshape(-1, self.n, self.L)
         if self.L < 2 or not bool(factor_hit.any()):
-            return p, y
+            return s, y
         w = self.split(y)
         near = w.abs() <= self.saddle_tol * p["w_scale"][:, None, None]
-        collapse = factor_hit.any(-1) & (near.sum(-1) >= 2) & ~p["frozen"]
+        collapse = factor_hit.any(-1) & (near.sum(-1) >= 2) & ~s["frozen"]
         if bool(collapse.any()):
             w = torch.where(collapse[..., None] & near, torch.zeros_like(w), w)
             y = torch.cat([w.reshape(w.shape[0], -1), y[:, self.n * self.L:]], 1)
-            p = self._freeze(t, p, collapse)
-        return p, y
+            s = self._freeze(t, p.with_switching(s), collapse)
+        return s, y
 
 
 
 class MirrorFlow(Flow):
     """Model-space steepest mirror flow ``dx_i/dt = -phi_q(d_i f)/R''(x_i)``; state ``x``."""
 
-    def __init__(self, loss: Loss, n: int, hess, extras=()):
-        super().__init__(loss, n, extras)
+    def __init__(self, loss: Loss, n: int, hess, extras=(), **kw):
+        super().__init__(loss, n, extras, **kw)
         self.hess = hess          # (x, p) -> R''(x), e.g. a generated kernel with bound parameters
 
     def split(self, y):
@@ -297,7 +306,7 @@ class MirrorFlow(Flow):
 
     def check_user_functions(self, y0, p):
         user_call("hess", HESS_SIGNATURE, self.hess, (y0[:, : self.n], p))
-        super().check_user_functions(y0, p)
+        return super().check_user_functions(y0, p)
 
     def _move(self, y, p, tau):
         return torch.cat([y[:, : self.n] + tau, y[:, self.n:]], 1)
@@ -306,7 +315,7 @@ class MirrorFlow(Flow):
         x = y[:, : self.n]
         g = self.loss.grad(x, p)
         sigma = None if mode is None else self.layout.block(mode, "gradient")
-        dx = -frozen_phi(g, self.q_of(p, 1), sigma) / self.hess(x, p) * (~p["frozen"])
+        dx = -frozen_phi(g, self.q_of(p, 1), sigma) / self.hess(x, p) * (~p.switching["frozen"])
         return self._with_extras(dx, x, g, p)
 
     def mobility(self, x, p):
@@ -327,9 +336,9 @@ class MirrorFlow(Flow):
         factor = self.loss.hess_factor(x, p)
         if factor is not None and factor[0].shape[-1] < self.n:
             return mirror_jacobian_low_rank(*factor, frozen_slope(g, q, sigma), mob, dmob,
-                                            frozen_phi(g, q, sigma), ~p["frozen"])
+                                            frozen_phi(g, q, sigma), ~p.switching["frozen"])
         return mirror_jacobian(g, self.loss.hess(x, p), frozen_slope(g, q, sigma), mob, dmob,
-                               frozen_phi(g, q, sigma), ~p["frozen"])
+                               frozen_phi(g, q, sigma), ~p.switching["frozen"])
 
     def switches(self, t, y, p):
         if self.smooth:
@@ -351,8 +360,8 @@ class BalancedReduction(MirrorFlow):
     functions: ``d_i f`` and, for ``L >= 2``, ``x_i``. At ``L = 1`` there is no saddle
     (``x = w``, mobility 1): ``x_i`` crosses 0 like any other value and is its own factor."""
 
-    def __init__(self, loss: Loss, n: int, L: int):
-        super().__init__(loss, n, self.inverse_mobility)
+    def __init__(self, loss: Loss, n: int, L: int, **kw):
+        super().__init__(loss, n, self.inverse_mobility, **kw)
         self.L = L
         if L >= 2:
             self.layout = ModeLayout(gradient=n, x=n)
@@ -369,7 +378,7 @@ class BalancedReduction(MirrorFlow):
         g = self.loss.grad(x, p)
         q = self.q_of(p, 1)
         sigma = None if mode is None else self.layout.block(mode, "gradient")
-        return -frozen_phi(g, q, sigma) * K.mir1_mobility(x, self.L, q) * (~p["frozen"])
+        return -frozen_phi(g, q, sigma) * K.mir1_mobility(x, self.L, q) * (~p.switching["frozen"])
 
     def switches(self, t, y, p):
         if self.smooth:
@@ -378,18 +387,18 @@ class BalancedReduction(MirrorFlow):
         gradient = self.gradient_switches(self.loss.grad(x, p), p)
         if self.L == 1:
             return self.layout.join(gradient=gradient)
-        return self.layout.join(gradient=gradient, x=x * ~p["frozen"])
+        return self.layout.join(gradient=gradient, x=x * ~p.switching["frozen"])
 
     def on_switch(self, t, y, p, hit):
         """Also (``L >= 2``): a coordinate reaching ``x_i = 0`` is at the saddle and stops there."""
-        p, y = super().on_switch(t, y, p, hit)
+        s, y = super().on_switch(t, y, p, hit)
         if self.L == 1:
-            return p, y
-        saddle = self.layout.block(hit, "x") & ~p["frozen"]
+            return s, y
+        saddle = self.layout.block(hit, "x") & ~s["frozen"]
         if bool(saddle.any()):
             y = torch.where(saddle, torch.zeros_like(y), y)
-            p = self._freeze(t, p, saddle)
-        return p, y
+            s = self._freeze(t, p.with_switching(s), saddle)
+        return s, y
 
     def factors(self, x, p):
         """The factors ``(B, n, L)`` of states ``x``."""
@@ -408,8 +417,8 @@ class ScalarFlow(Flow):
     """Parameter-space steepest flow of a scalar model ``x_i = g(w_i)`` (MIR-5):
     ``dw_i/dt = -phi_q(d_i f(x) g'(w_i))``; ``g``/``dg`` are generated kernels."""
 
-    def __init__(self, loss: Loss, n: int, g, dg, extras=()):
-        super().__init__(loss, n, extras)
+    def __init__(self, loss: Loss, n: int, g, dg, extras=(), **kw):
+        super().__init__(loss, n, extras, **kw)
         self.g, self.dg = g, dg
         self.layout = ModeLayout(gradient=n, dg=n)
 
@@ -422,7 +431,7 @@ class ScalarFlow(Flow):
     def check_user_functions(self, y0, p):
         for name, fn in (("g", self.g), ("dg", self.dg)):
             user_call(name, f"w -> {name}(w) of the shape of w", fn, (y0[:, : self.n],))
-        super().check_user_functions(y0, p)
+        return super().check_user_functions(y0, p)
 
     def _move(self, y, p, tau):
         return torch.cat([y[:, : self.n] + tau, y[:, self.n:]], 1)
@@ -433,14 +442,14 @@ class ScalarFlow(Flow):
         g = self.loss.grad(x, p)
         dg = self.dg(w)
         sigma = None if mode is None else self.layout.block(mode, "gradient") * self.layout.block(mode, "dg")
-        dw = -frozen_phi(g * dg, self.q_of(p, 1), sigma) * (~p["frozen"])
+        dw = -frozen_phi(g * dg, self.q_of(p, 1), sigma) * (~p.switching["frozen"])
         return self._with_extras(dw, x, g, p)
 
     def switches(self, t, y, p):
         if self.smooth:
             return None
         w = y[:, : self.n]
-        active = ~p["frozen"]
+        active = ~p.switching["frozen"]
         return self.layout.join(gradient=self.loss.grad(self.g(w), p) * active, dg=self.dg(w) * active)
 
 

@@ -46,12 +46,11 @@ def phi(z, q):
     return K.phi(z, q)
 
 
-def frozen_phi(z, q, sigma, all_held: bool = False):
-    """``phi_q(z)`` with the sign held at ``sigma`` where ``sigma != 0`` (mode freezing);
-    ``all_held``: the caller knows that no entry of ``sigma`` is 0."""
+def frozen_phi(z, q, sigma):
+    """``phi_q(z)`` with the sign held at ``sigma`` where ``sigma != 0`` (mode freezing)."""
     if sigma is None:
         return phi(z, q)
-    sign = sigma if all_held else torch.where(sigma != 0, sigma, torch.sign(z))
+    sign = torch.where(sigma != 0, sigma, torch.sign(z))
     return sign * phi(z.abs(), q)
 
 

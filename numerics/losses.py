@@ -41,7 +41,7 @@ class Loss:
         """Hessian ``(B, n, n)`` of ``f`` at ``x`` (used by sliding: ``d/dt grad f = H dx/dt``).
         Default: forward-mode differentiation of :meth:`grad` (rows are independent)."""
         return torch.func.vmap(jacfwd(lambda xb, pb: self.grad(xb[None], {
-            k: v[None] for k, v in pb.items()})[0]))(x, p)
+            k: v[None] for k, v in pb.items()})[0]))(x, dict(p))
 
 
 def check_dimension(loss: Loss, shape, name: str, layout: str) -> None:
@@ -113,6 +113,7 @@ class LinearRegression(Loss):
         if not (bool(torch.isfinite(self.X).all()) and bool(torch.isfinite(self.y).all())):
             raise ValueError("X and y must be finite")
         self.dim = self.X.shape[1]
+        self._H = self.X.T @ self.X / self.X.shape[0]
 
     def params(self, batch, device):
         return {"y": _per_trajectory(self.y, batch, device, "y")}
@@ -133,8 +134,6 @@ class LinearRegression(Loss):
         return self.X.to(x.device).T, torch.full((x.shape[0], N), 1.0 / N, dtype=x.dtype, device=x.device)
 
     def hess(self, x, p):
-        if getattr(self, "_H", None) is None:
-            self._H = self.X.T @ self.X / self.X.shape[0]
         return self._H.to(x.device).expand(x.shape[0], -1, -1)
 
 

@@ -49,10 +49,11 @@ from .flows import check_loss
 from .geometry import exclusive_prod
 from .integrate import EVENT, STEP_BUDGET, SUCCESS, WALL_BUDGET, Event, Solution, integrate
 from .integrate.events import crossed, event_values, first_crossing, on_grid, repeat_rows
+from .integrate.rows import put_rows, take
 from .losses import check_dimension
 from .polynomials import first_downcrossing, product_polynomial
 from .sign_coupled import END, FROZEN, NONE, SLIDING, CoupledSignPath, balanced
-from .simulate import FlowResult, end_times, factors, resolve_device, setup_run
+from .simulate import FlowResult, end_times, factors, flow_options, resolve_device, setup_run
 
 _RUNNING = 100
 
@@ -91,20 +92,18 @@ class _SignRun:
 
     # -- helpers ---------------------------------------------------------------------------
     def sub(self, idx):
-        return {k: v[idx] for k, v in self.p.items()}
+        return take(self.p, idx)
 
-    def put(self, idx, pr):
-        for k, v in pr.items():
-            col = self.p[k].clone()
-            col[idx] = v
-            self.p[k] = col
+    def put(self, idx, switching):
+        """Write the switching state ``switching`` of rows ``idx``."""
+        self.p = self.p.with_switching(put_rows(self.p.switching, idx, switching))
 
     def velocity(self, idx):
         """Factor velocities of rows ``idx`` in an exact phase (sliding coordinates rest)."""
-        pr = self.sub(idx)
+        s = self.sub(idx).switching
         w = self.sys.split(self.y[idx])
         fs = torch.where(self.fs[idx] != 0, self.fs[idx], torch.sign(w))
-        u = pr["side"] * ~pr["slide"] * ~pr["frozen"]
+        u = s["side"] * ~s["slide"] * ~s["frozen"]
         v = -u[..., None] * exclusive_prod(fs)
         fs = torch.where(fs != 0, fs, torch.sign(v))          # a factor at 0 heads where it moves
         return -u[..., None] * exclusive_prod(fs), fs
@@ -168,8 +167,8 @@ class _SignRun:
         g, H = sysm.loss.grad(x, pr), sysm.loss.hess(x, pr)
         xc = product_polynomial(w, v)                                          # (R, n, L+1)
         sc = torch.cat([g[..., None], (H @ xc[..., 1:])], -1)
-        u = pr["side"]
-        watch = ~pr["slide"] & ~pr["frozen"] & (u != 0)
+        u = pr.switching["side"]
+        watch = ~pr.switching["slide"] & ~pr.switching["frozen"] & (u != 0)
         ts, lo, hi = (torch.from_numpy(a).to(self.dev) for a in first_downcrossing(
             (u[..., None] * sc).reshape(-1, L + 1).cpu().numpy(), T.repeat_interleave(n).cpu().numpy()))
         ts = torch.where(watch.reshape(-1), ts, math.inf).reshape(len(idx), n)
@@ -179,7 +178,7 @@ class _SignRun:
         surf = ts_min < torch.minimum(tz_min, T)
         if bool(surf.any()):                         # bisection on the product form
             r_s = surf.nonzero(as_tuple=True)[0]
-            lo_s, hi_s, pr_s = lo[r_s], hi[r_s], {k: val[r_s] for k, val in pr.items()}
+            lo_s, hi_s, pr_s = lo[r_s], hi[r_s], take(pr, r_s)
             ws, vs, us, ii = w[r_s], v[r_s], u[r_s], i_s[r_s]
 
             def side_value(tt):
@@ -213,24 +212,27 @@ class _SignRun:
         sysm.layout.block(hit, "gradient")[sf, i_s[sf]] = True
         # signs of the factors: of the state, and at 0 the direction of motion (it passes 0)
         fs = torch.where(sysm.split(y1) != 0, torch.sign(sysm.split(y1)), torch.sign(v))
-        pr, y1 = sysm.on_switch(t1, y1, pr, hit)
+        switching, y1 = sysm.on_switch(t1, y1, pr, hit)
         self.t[idx], self.y[idx], self.fs[idx] = t1, y1, fs
-        self.put(idx, pr)
+        self.put(idx, switching)
         self.n_events[idx] += 1
         done = (kind == 0) | terminal
         self.status[idx] = torch.where(done, torch.where(terminal, EVENT, SUCCESS), self.status[idx])
 
     # -- sliding phases of coupled losses -------------------------------------------------------
     def sliding_phase(self, idx, wall_left):
-        free = Event(lambda t, y, p: p["slide"].any(1).to(y.dtype) - 0.5, terminal=True, direction=-1, name="free")
+        free = Event(lambda t, y, p: p.switching["slide"].any(1).to(y.dtype) - 0.5, terminal=True, direction=-1,
+                     name="free")
         left = int((self.max_events - self.n_events[idx]).min())
-        sol = integrate(self.sys, self.t[idx], self.y[idx], self.t_end[idx], self.sub(idx), rtol=self.rtol,
+        pr = self.sub(idx)
+        sol = integrate(self.sys, self.t[idx], self.y[idx], self.t_end[idx], pr.problem, switching=pr.switching,
+                        rtol=self.rtol,
                         atol=self.atol, events=self.events + (free,), t_eval=None if self.t_eval is None else
                         self.t_eval[idx].where(self.t_eval[idx] >= self.t[idx][:, None], math.nan),
                         max_steps=max(left, 1), max_wall=wall_left)
         self.nfev += sol.nfev
         self.t[idx], self.y[idx] = sol.t, sol.y
-        self.put(idx, sol.params)
+        self.put(idx, sol.switching)
         self.fs[idx] = torch.where(self.sys.split(sol.y) != 0, torch.sign(self.sys.split(sol.y)), self.fs[idx])
         self.n_events[idx] += sol.n_steps + sol.n_rejected
         self.n_rejected[idx] += sol.n_rejected
@@ -275,12 +277,14 @@ class _SignRun:
             running = self.status == _RUNNING
             self.advance(running, None if self.max_wall is None else self.max_wall - (now - start))
         self.finish()
-        return Solution(self.t, self.y, self.status, self.n_events, self.n_rejected, self.nfev, self.p,
-                        self.ev_t, self.ev_y, self.ys, None, time.perf_counter() - start)
+        return Solution(self.t, self.y, self.status, self.n_events, self.n_rejected, self.nfev, dict(self.p),
+                        self.ev_t, self.ev_y, self.ys, None, time.perf_counter() - start,
+                        switching=dict(self.p.switching))
 
     def advance(self, running, wall_left):
         """One exact event on the rows in exact phases, a DOP853 sliding phase on the others."""
-        sliding = running & self.p["slide"].any(1) if not self.sys.loss.separable else torch.zeros_like(running)
+        coupled = not self.sys.loss.separable
+        sliding = running & self.p.switching["slide"].any(1) if coupled else torch.zeros_like(running)
         exact = running & ~sliding
         if bool(exact.any()):
             self.exact_step(exact.nonzero(as_tuple=True)[0])
@@ -316,29 +320,28 @@ class _CoupledSignRun(_SignRun):
         self.y[b] = torch.from_numpy(path.factors()).reshape(-1).to(self.dev)
         if path.singular and not bool(self.general[b]):
             self.general[b] = True
-            self.write_params(b)
+            self.write_switching(b)
             w = self.y[b].reshape(self.fs[b].shape)
             self.fs[b] = torch.where(w != 0, torch.sign(w), self.fs[b])
             rows = torch.tensor([b], device=self.dev)
             hit = torch.zeros(1, self.sys.layout.width, dtype=torch.bool, device=self.dev)
             self.sys.layout.block(hit, "gradient")[0] = torch.from_numpy(np.abs(path.grad()) <= path.band)
-            pr, y = self.sys.on_switch(self.t[rows], self.y[rows], self.sub(rows), hit)
+            switching, y = self.sys.on_switch(self.t[rows], self.y[rows], self.sub(rows), hit)
             self.y[rows] = y
-            self.put(rows, pr)
+            self.put(rows, switching)
 
-    def write_params(self, b):
-        """``p["frozen"]``, ``p["slide"]``, ``p["side"]``, ``p["t_slide"]`` of row ``b`` from its path."""
+    def write_switching(self, b):
+        """The switching state (``frozen``, ``slide``, ``side``, ``t_slide``) of row ``b`` from its path."""
         path = self.paths[b]
-        for key, val in (("frozen", path.mode == FROZEN), ("slide", (path.mode == SLIDING) | path.rested),
-                         ("side", path.u), ("t_slide", path.t_slide)):
-            col = self.p[key].clone()
-            col[b] = torch.as_tensor(val, dtype=col.dtype, device=self.dev)
-            self.p[key] = col
+        s = self.p.switching
+        now = {"frozen": path.mode == FROZEN, "slide": (path.mode == SLIDING) | path.rested, "side": path.u,
+               "t_slide": path.t_slide}
+        self.put(b, {key: torch.as_tensor(val, dtype=s[key].dtype, device=self.dev) for key, val in now.items()})
 
     def finish(self):
         for b in range(self.B):
             if not bool(self.general[b]):
-                self.write_params(b)
+                self.write_switching(b)
 
     def advance(self, running, wall_left):
         general = running & self.general
@@ -387,7 +390,7 @@ def simulate_sign_flow(w0, loss, t_end, *, device="cpu", events=(), t_eval=None,
     accuracy of DOP853 sliding phases (unbalanced starts on coupled losses). Returns a
     :class:`numerics.simulate.FlowResult` whose ``solution.n_steps`` counts events (plus DOP853
     steps), ``solution.nfev`` the DOP853 field evaluations (0 on the closed-form path), and whose
-    ``solution.params`` hold the final sides, sliding sets, frozen coordinates and ``t_slide``
+    ``solution.switching`` hold the final sides, sliding sets, frozen coordinates and ``t_slide``
     (on the closed-form path they are written at the end of the run: user event functions
     see the start's).
     """
@@ -402,10 +405,11 @@ def simulate_sign_flow(w0, loss, t_end, *, device="cpu", events=(), t_eval=None,
     if max_events < 1:
         raise ValueError(f"max_events must be >= 1, got {max_events}")
     B, n, L = w0.shape
-    system = DecayFlow(loss, n, L, "decoupled", saddle_tol=(100 * rtol) ** 0.5)
+    system = DecayFlow(loss, n, L, "decoupled", saddle_tol=(100 * rtol) ** 0.5, **flow_options(1.0, rtol))
     params = {"w_scale": w0.abs().reshape(B, -1).amax(1).clamp_min(1e-300),
               "nu": torch.zeros(B, dtype=torch.float64, device=dev)}
-    p, y0 = setup_run(system, w0.reshape(B, n * L), 1.0, loss, device=dev, rtol=rtol, params=params)
+    y0 = w0.reshape(B, n * L)
+    p, _ = setup_run(system, y0, 1.0, loss, device=dev, params=params)
     w = system.split(y0).cpu().numpy()
     fast = not loss.separable and all(balanced(w[b]) for b in range(B))
     with threadpool_limits(1) if fast else contextlib.nullcontext():   # latency-bound small linear algebra

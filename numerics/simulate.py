@@ -12,7 +12,7 @@ from . import validate
 from .arrays import float64
 from .decay import DecayFlow
 from .flows import (BalancedReduction, BranchLoss, DeepDiagonalFlow, Flow, MirrorFlow, ScalarFlow,
-                    balanced_start, check_loss)
+                    balanced_start, check_loss, uniform_exponent)
 from .integrate import Solution, integrate
 from .losses import Loss, check_dimension
 
@@ -136,36 +136,43 @@ def end_times(t_end, B: int, device) -> torch.Tensor:
     return t_end.expand(B).clone()
 
 
-def setup_run(system, y0, q, loss, *, device, rtol, params=None):
-    """The per-trajectory parameter dict of a run of ``system`` from ``y0`` (and ``y0``)."""
+def flow_options(q, rtol) -> dict:
+    """What a flow is built with for a run: its exponents ``q`` and the stationarity tolerance,
+    ``1e3 rtol`` relative to the initial gradient (:class:`numerics.flows.Flow`)."""
+    return {"q": q, "stationary_tol": 1e3 * rtol}
+
+
+def setup_run(system, y0, q, loss, *, device, params=None):
+    """The :class:`~numerics.integrate.Params` of a run of ``system`` from ``y0`` and the number of
+    its extra components. ``system`` must have been built for the exponents ``q``."""
     B = y0.shape[0]
-    p = {"q": _q_tensor(q, B, device), "frozen": torch.zeros(B, system.n, dtype=torch.bool, device=device),
-         "t_slide": torch.full((B, system.n), float("nan"), dtype=torch.float64, device=device)}
+    p = {"q": _q_tensor(q, B, device)}
+    if system.q_uniform != uniform_exponent(p["q"]):
+        raise ValueError(f"the flow was built for a common exponent {system.q_uniform}, the run has "
+                         f"{uniform_exponent(p['q'])} (build it with q=...)")
     p.update(loss.params(B, device))
     for k, v in (params or {}).items():
         v = torch.as_tensor(v, device=device)
         if v.shape[:1] != (B,):
             raise ValueError(f"parameter {k!r} must have one row per trajectory ({B}), got {tuple(v.shape)}")
         p[k] = v
-    if bool((p["q"] == p["q"][0]).all()):
-        system.q_uniform = float(p["q"][0])
-    system.check_user_functions(y0, p)
-    # gradient scale for the stationarity test: 1e3 x rtol of the initial gradient
-    system.stationary_tol = 1e3 * rtol
+    n_extra = system.check_user_functions(y0, p)
+    # gradient scale of the stationarity test
     p["g_scale"] = loss.grad(system.model(y0), p).abs().amax(1).clamp_min(1e-300)
-    return system.initialize(y0, p)
+    return system.initialize(y0, p), n_extra
 
 
 def _run(system, y0, q, loss, t_end, *, device, extras_dim, rtol, atol, params=None, **kw):
     B = y0.shape[0]
-    p, y0 = setup_run(system, y0, q, loss, device=device, rtol=rtol, params=params)
+    p, n_extra = setup_run(system, y0, q, loss, device=device, params=params)
     validate.positive(rtol, "rtol")
     validate.nonnegative(atol, "atol")
     if system.extras:
-        y0 = torch.cat([y0, torch.zeros(B, system.n_extra, dtype=torch.float64, device=device)], 1)
+        y0 = torch.cat([y0, torch.zeros(B, n_extra, dtype=torch.float64, device=device)], 1)
     t_end = end_times(t_end, B, device)
     method = kw.pop("method", None) or default_method(system, p["q"])
-    sol = integrate(system, 0.0, y0, t_end, p, rtol=rtol, atol=atol, method=method, **kw)
+    sol = integrate(system, 0.0, y0, t_end, p.problem, switching=p.switching, rtol=rtol, atol=atol,
+                    method=method, **kw)
     return FlowResult(sol, system, extras_dim)
 
 
@@ -196,7 +203,7 @@ def simulate_parameter_flow(w0, q, loss: Loss, t_end, *, device="cpu", extras=()
     w0 = factors(w0, dev)
     check_dimension(loss, w0.shape, "w0", "batch, n, L")
     B, n, L = w0.shape
-    _q_tensor(q, B, dev)                  # q checked before the method and reduction look at it
+    options = flow_options(_q_tensor(q, B, dev), rtol)   # q checked before the method and reduction look at it
     # a balanced pair keeps |u|^q - |v|^q = 0 to ~100 rtol, so it arrives at 0 together to within
     # (100 rtol)^(1/q) <= sqrt(100 rtol) of the factors' scale
     saddle_tol = (100 * rtol) ** 0.5
@@ -204,7 +211,7 @@ def simulate_parameter_flow(w0, q, loss: Loss, t_end, *, device="cpu", extras=()
     params = {"w_scale": scale, **kw.pop("params", {})}
     undecayed = decay is None and schedule is None and isinstance(nu, (int, float)) and nu == 0
     if _use_reduction(kw.pop("reduce", None), w0, q, loss, undecayed, extras, kw):
-        system = BalancedReduction(loss, n, L)
+        system = BalancedReduction(loss, n, L, **options)
         x0 = w0.prod(-1)
         params["w_sign"] = torch.sign(w0)
         if kw.get("events"):
@@ -213,7 +220,7 @@ def simulate_parameter_flow(w0, q, loss: Loss, t_end, *, device="cpu", extras=()
                    params=params, **kw)
         return ReducedResult(res.solution, system, n)
     if undecayed:
-        system = DeepDiagonalFlow(loss, n, L, extras, saddle_tol=saddle_tol)
+        system = DeepDiagonalFlow(loss, n, L, extras, saddle_tol=saddle_tol, **options)
     else:
         validate.choice(decay, ("decoupled", "coupled"), "decay")
         if schedule is not None:
@@ -226,7 +233,7 @@ def simulate_parameter_flow(w0, q, loss: Loss, t_end, *, device="cpu", extras=()
             raise ValueError("nu must be finite and >= 0 (a number or one entry per trajectory)")
         if decay == "coupled" and schedule is None and not bool(nu_t.any()):
             decay = "decoupled"          # nu = 0: the same flow; its surfaces d_i f = 0 are not degenerate
-        system = DecayFlow(loss, n, L, decay, schedule, extras, saddle_tol=saddle_tol)
+        system = DecayFlow(loss, n, L, decay, schedule, extras, saddle_tol=saddle_tol, **options)
         params["nu"] = nu_t
     return _run(system, w0.reshape(B, n * L), q, loss, t_end, device=dev, extras_dim=n * L,
                 rtol=rtol, atol=atol, params=params, **kw)
@@ -294,7 +301,7 @@ def simulate_scalar_flow(w0, q, loss: Loss, g, dg, t_end, *, device="cpu", extra
     dev = resolve_device(device)
     w0 = _states(w0, "w0", loss, dev)
     validate.callables(g=g, dg=dg)
-    system = ScalarFlow(loss, w0.shape[1], g, dg, extras)
+    system = ScalarFlow(loss, w0.shape[1], g, dg, extras, **flow_options(_q_tensor(q, w0.shape[0], dev), rtol))
     return _run(system, w0, q, loss, t_end, device=dev, extras_dim=w0.shape[1], rtol=rtol, atol=atol, **kw)
 
 
@@ -311,7 +318,7 @@ def simulate_mirror_flow(x0, q, loss: Loss, hess, t_end, *, device="cpu", extras
     dev = resolve_device(device)
     x0 = _states(x0, "x0", loss, dev)
     validate.callables(hess=hess)
-    system = MirrorFlow(loss, x0.shape[1], hess, extras)
+    system = MirrorFlow(loss, x0.shape[1], hess, extras, **flow_options(_q_tensor(q, x0.shape[0], dev), rtol))
     return _run(system, x0, q, loss, t_end, device=dev, extras_dim=x0.shape[1], rtol=rtol, atol=atol, **kw)
 
 

@@ -243,7 +243,7 @@ def test_exponential_loss_flow_is_not_frozen_at_small_gradients():
     w0 = torch.full((1, 4, 3), 0.1, dtype=torch.float64)          # q = 1.5, L = 3: m = 1, no saddle
     res = simulate_two_branch_flow(w0, w0, 1.5, ExponentialLoss(Z, labels), 1e7, rtol=1e-10, atol=1e-12,
                                    t_eval=torch.tensor([1e5, 1e7], dtype=torch.float64))
-    assert res.ok() and not bool(res.solution.params["frozen"].any())
+    assert res.ok() and not bool(res.solution.switching["frozen"].any())
     x = res.solution.ys[0].reshape(2, 8, 3).prod(-1)
     norms = (x[:, :4] - x[:, 4:]).abs().sum(-1)
     assert float(norms[1]) > float(norms[0])

@@ -123,7 +123,7 @@ def test_coupled_depth_three_collapses_in_finite_time(alpha, expect):
     assert theory.escape_or_collapse(L, q, nu, y, alpha, "coupled") == expect
     res = simulate_parameter_flow(torch.full((1, 1, L), alpha, dtype=torch.float64), q, SeparableQuadratic(y),
                                   30.0, decay="coupled", nu=nu, rtol=1e-12, atol=1e-14)
-    t_rest = float(res.solution.params["t_slide"][0, 0])
+    t_rest = float(res.solution.switching["t_slide"][0, 0])
     if expect == "collapse":
         assert abs(float(res.x[0, 0])) < 1e-30 and math.isfinite(t_rest)
     else:
@@ -146,7 +146,7 @@ def test_regression_with_decay_slides_without_chattering(guarded, decay):
                    t_eval=te, max_steps=100) for v in nu]      # no chattering: 16 steps suffice
     for r in res:
         assert r.ok()
-        assert bool(r.solution.params["slide"].any())
+        assert bool(r.solution.switching["slide"].any())
     x = res[0].solution.ys.reshape(40, 5, 2).prod(-1)
     f = loss.value(x, {"y": loss.y.expand(40, -1)})
     assert bool((f[1:] <= f[:-1] + 1e-12).all())

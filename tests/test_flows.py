@@ -41,12 +41,12 @@ def test_flow_integrates_past_arrival_and_stays_at_the_minimizer(guarded, q):
                   max_steps=300)      # no chattering at the minimizer: <= 60 steps (accepted + rejected)
     assert res.ok() and float(res.t[0]) == 3.0
     assert abs(float(res.x[0, 0]) - 1.0) < 1e-10
-    assert bool(res.solution.params["frozen"].all())
+    assert bool(res.solution.switching["frozen"].all())
     # near arrival d|g|^(2-q)/dt = -3(2-q) (g = x - 1, w ~ 1), so a global error E on g moves the
     # located crossing by E^(2-q) / (3(2-q)): for q > 1 the arrival time is conditioned like
     # rtol^(2-q). E = 100 rtol allows the local tolerance of each of up to 100 steps to add up.
     dt = (100 * 1e-12) ** (2 - q) / (3 * (2 - q))
-    assert abs(float(res.solution.params["t_slide"][0, 0]) - t_arr) < dt
+    assert abs(float(res.solution.switching["t_slide"][0, 0]) - t_arr) < dt
 
 
 def test_parameter_flow_matches_mirror_flow():

@@ -154,13 +154,13 @@ class SqrtArrival(ODESystem):
 
     def rhs(self, t, y, p, mode):
         sign = torch.sign(y) if mode is None else mode
-        return -sign * y.abs().sqrt() * (~p["stop"])[:, None]
+        return -sign * y.abs().sqrt() * (~p.switching["stop"])[:, None]
 
     def switches(self, t, y, p):
-        return y * (~p["stop"])[:, None]
+        return y * (~p.switching["stop"])[:, None]
 
     def on_switch(self, t, y, p, hit):
-        return {"stop": p["stop"] | hit[:, 0]}, torch.where(hit, torch.zeros_like(y), y)
+        return {"stop": p.switching["stop"] | hit[:, 0]}, torch.where(hit, torch.zeros_like(y), y)
 
 
 def test_predictive_control_does_not_alternate_on_the_approach_to_an_arrival():
@@ -169,9 +169,9 @@ def test_predictive_control_does_not_alternate_on_the_approach_to_an_arrival():
     predictive cap follows the trend (at most 6)."""
     B = 20
     u0 = torch.linspace(0.5, 2.0, B, dtype=torch.float64)[:, None]
-    sol = integrate(SqrtArrival(), 0.0, u0, 3.0, {"stop": torch.zeros(B, dtype=torch.bool)},
+    sol = integrate(SqrtArrival(), 0.0, u0, 3.0, switching={"stop": torch.zeros(B, dtype=torch.bool)},
                     rtol=1e-10, atol=1e-12)
-    assert (sol.status == SUCCESS).all() and bool(sol.params["stop"].all())
+    assert (sol.status == SUCCESS).all() and bool(sol.switching["stop"].all())
     assert bool((sol.n_rejected <= 0.2 * sol.n_steps).all()), sol.n_rejected.tolist()
 
 
@@ -179,7 +179,7 @@ def test_gustafsson_cap_is_a_controller_choice():
     """The same arrival without the predictive cap: the plain rule alternates (many rejections)."""
     B = 20
     u0 = torch.linspace(0.5, 2.0, B, dtype=torch.float64)[:, None]
-    kw = dict(params={"stop": torch.zeros(B, dtype=torch.bool)}, rtol=1e-10, atol=1e-12)
+    kw = dict(switching={"stop": torch.zeros(B, dtype=torch.bool)}, rtol=1e-10, atol=1e-12)
     capped = integrate(SqrtArrival(), 0.0, u0, 3.0, controller=Controller(gustafsson=True), **kw)
     plain = integrate(SqrtArrival(), 0.0, u0, 3.0, controller=Controller(gustafsson=False), **kw)
     assert (plain.status == SUCCESS).all() and (capped.status == SUCCESS).all()
@@ -216,8 +216,8 @@ def test_dense_output_is_exact_at_an_arrival():
     ``(sqrt(u0) - t/2)^2`` before the arrival and 0 after."""
     B = 4
     u0 = torch.linspace(0.5, 2.0, B, dtype=torch.float64)[:, None]
-    sol = integrate(SqrtArrival(), 0.0, u0, 3.0, {"stop": torch.zeros(B, dtype=torch.bool)}, rtol=1e-10, atol=1e-12,
-                    dense=True)
+    sol = integrate(SqrtArrival(), 0.0, u0, 3.0, switching={"stop": torch.zeros(B, dtype=torch.bool)}, rtol=1e-10,
+                    atol=1e-12, dense=True)
     tt = torch.linspace(0, 3, 301, dtype=torch.float64).expand(B, -1)
     exact = (u0.sqrt() - tt / 2).clamp_min(0) ** 2
     err = (sol.dense(tt)[..., 0] - exact).abs() / (1e-12 + 1e-10 * exact)
@@ -231,20 +231,20 @@ class Bang(ODESystem):
 
     def rhs(self, t, y, p, mode):
         sign = torch.sign(y) if mode is None else mode
-        return -sign * (~p["stop"])[:, None]
+        return -sign * (~p.switching["stop"])[:, None]
 
     def switches(self, t, y, p):
-        return y * (~p["stop"])[:, None]
+        return y * (~p.switching["stop"])[:, None]
 
     def on_switch(self, t, y, p, hit):
-        return {"stop": p["stop"] | hit[:, 0]}, torch.where(hit, torch.zeros_like(y), y)
+        return {"stop": p.switching["stop"] | hit[:, 0]}, torch.where(hit, torch.zeros_like(y), y)
 
 
 def test_dense_output_is_exact_on_steps_cut_by_a_switch():
     y0 = torch.tensor([[0.7], [1.3]], dtype=torch.float64)
-    sol = integrate(Bang(), 0.0, y0, 2.0, {"stop": torch.zeros(2, dtype=torch.bool)}, rtol=1e-8, atol=1e-10,
-                    dense=True)
-    assert (sol.status == SUCCESS).all() and bool(sol.params["stop"].all())
+    sol = integrate(Bang(), 0.0, y0, 2.0, switching={"stop": torch.zeros(2, dtype=torch.bool)}, rtol=1e-8,
+                    atol=1e-10, dense=True)
+    assert (sol.status == SUCCESS).all() and bool(sol.switching["stop"].all())
     tt = torch.linspace(0, 2, 201, dtype=torch.float64).expand(2, -1)
     assert float((sol.dense(tt)[..., 0] - (y0 - tt).clamp_min(0)).abs().max()) < 1e-10
 

@@ -71,14 +71,15 @@ def test_each_flow_declares_the_blocks_of_its_switches():
     w = torch.linspace(0.3, 1.2, B * n * L, dtype=torch.float64).reshape(B, n * L)
     x = w.reshape(B, n, L).prod(-1)
     t = torch.zeros(B, dtype=torch.float64)
-    cases = [(DeepDiagonalFlow(loss, n, L), w, ("gradient", "factors")),
-             (MirrorFlow(loss, n, lambda x, p: torch.ones_like(x)), x, ("gradient",)),
-             (BalancedReduction(loss, n, 1), x, ("gradient",)),
-             (BalancedReduction(loss, n, L), x, ("gradient", "x")),
-             (ScalarFlow(loss, n, torch.sinh, torch.cosh), x, ("gradient", "dg"))]
+    q1 = {"q": 1.0}                                     # decay: q = 1 (hybrid) layout
+    cases = [(DeepDiagonalFlow(loss, n, L, **q1), w, ("gradient", "factors")),
+             (MirrorFlow(loss, n, lambda x, p: torch.ones_like(x), **q1), x, ("gradient",)),
+             (BalancedReduction(loss, n, 1, **q1), x, ("gradient",)),
+             (BalancedReduction(loss, n, L, **q1), x, ("gradient", "x")),
+             (ScalarFlow(loss, n, torch.sinh, torch.cosh, **q1), x, ("gradient", "dg"))]
     for decay, names in (("decoupled", ("gradient", "factors", "exits")), ("coupled", ("surfaces", "exits"))):
-        cases.append((DecayFlow(loss, n, L, decay), w, names))
+        cases.append((DecayFlow(loss, n, L, decay, **q1), w, names))
     for flow, y, names in cases:
-        p, _ = setup_run(flow, y, 1.0, loss, device="cpu", rtol=1e-9, params=nu)   # decay: q = 1 (hybrid) layout
+        p, _ = setup_run(flow, y, 1.0, loss, device="cpu", params=nu)
         assert flow.layout.names == names
         assert flow.switches(t, y, p).shape == (B, flow.layout.width)

@@ -112,7 +112,7 @@ def test_fifty_coordinate_regression_through_its_sliding_phase():
     res = simulate_sign_flow(torch.full((1, 50, 2), 0.3, dtype=torch.float64), loss, 0.4, t_eval=te, max_events=1000)
     assert res.ok(), res.solution.failures()
     assert res.solution.nfev == 0
-    assert int(res.solution.params["slide"].sum()) >= 5 and int(res.solution.n_steps[0]) < 1000
+    assert int(res.solution.switching["slide"].sum()) >= 5 and int(res.solution.n_steps[0]) < 1000
     f = loss.value(res.solution.ys[0].reshape(20, 50, 2).prod(-1), {"y": loss.y.expand(20, -1)})
     assert bool((f[1:] <= f[:-1] + 1e-12).all())
 
@@ -123,7 +123,7 @@ def test_regression_exact_agrees_with_smooth_through_sliding():
     exact = simulate_sign_flow(w0, loss, 1.5, max_events=1000)
     smooth = simulate_parameter_flow(w0, 1.0, loss, 1.5, decay="decoupled", nu=0.0, rtol=1e-12, atol=1e-14,
                                      max_steps=200_000)
-    assert exact.ok() and smooth.ok() and bool(exact.solution.params["slide"].any())
+    assert exact.ok() and smooth.ok() and bool(exact.solution.switching["slide"].any())
     torch.testing.assert_close(exact.w, smooth.w, rtol=0, atol=1e-9)
 
 

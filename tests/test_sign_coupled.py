@@ -89,7 +89,7 @@ def test_exact_coupled_flow_agrees_with_filippov_dop853():
     smooth = simulate_parameter_flow(w0, 1.0, loss, 1.2, decay="decoupled", nu=0.0, rtol=1e-12, atol=1e-14,
                                      t_eval=te, max_steps=200_000)
     assert exact.ok() and smooth.ok() and exact.solution.nfev == 0
-    assert bool(exact.solution.params["slide"].any())
+    assert bool(exact.solution.switching["slide"].any())
     assert float((exact.solution.ys - smooth.solution.ys).abs().max()) <= 1e-8
     assert float((exact.w - smooth.w).abs().max()) <= 1e-8
 

@@ -14,7 +14,7 @@ from scipy.integrate import solve_ivp
 
 from numerics import forward
 from numerics.flows import BalancedReduction, DeepDiagonalFlow, MirrorFlow
-from numerics.integrate import ODESystem, integrate
+from numerics.integrate import ODESystem, Params, integrate
 from numerics.integrate.linsolve import DiagonalPlusLowRank
 from numerics.integrate.rosenbrock import RODAS5
 from numerics.losses import LinearRegression, SeparableQuadratic
@@ -137,13 +137,14 @@ def test_flow_jacobians_match_forward_differentiation(kind, samples):
     else:
         system = MirrorFlow(loss, 6, lambda x, p: x.abs() ** -1.0 / 3)
         state = w0.prod(-1)
-    p = {"q": torch.tensor([1.3, 1.5, 1.8], dtype=F64), "frozen": torch.zeros(3, 6, dtype=torch.bool),
-         "y": y.expand(3, -1)}
-    J = system.jacobian(None, state, p, None)
+    p = {"q": torch.tensor([1.3, 1.5, 1.8], dtype=F64), "y": y.expand(3, -1)}
+    frozen = {"frozen": torch.zeros(3, 6, dtype=torch.bool)}
+    J = system.jacobian(None, state, Params(p, frozen), None)
     assert isinstance(J, DiagonalPlusLowRank) == (kind == "mirror" and samples < 6)
     J = J.dense() if isinstance(J, DiagonalPlusLowRank) else J
-    ref = torch.func.vmap(forward.jacfwd(lambda s, pp: system.rhs(None, s[None], {k: v[None] for k, v in pp.items()},
-                                                                      None)[0]))(state, p)
+    row = lambda d: {k: v[None] for k, v in d.items()}   # noqa: E731
+    ref = torch.func.vmap(forward.jacfwd(lambda s, pp, ss: system.rhs(None, s[None], Params(row(pp), row(ss)),
+                                                                          None)[0]))(state, p, frozen)
     assert torch.allclose(J, ref, rtol=1e-10, atol=1e-12)
 
 

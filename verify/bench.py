@@ -389,13 +389,13 @@ def bench_arrival(rows, q, name, n, devices, rtol, atol, budget):
     for dev in devices:
         res, sec = timed(run_ours, alpha, q, 3.0, dev, rtol, atol)
         err = float((res.w.cpu() - Y ** (1 / L)).abs().max())
-        arr = rel(res.solution.params["t_slide"][:, 0].cpu(), t_arr)
+        arr = rel(res.solution.switching["t_slide"][:, 0].cpu(), t_arr)
         steps = int((res.solution.n_steps + res.solution.n_rejected).max())
         row(rows, name, f"steepmirror ({dev.type})", n, sec, err,
             f"arrival time rel. err {arr:.1e}; <= {steps} steps per trajectory")
         if q == 1.0:
             ex, sec_x = timed(run_exact_sign, alpha, dev)
-            arr_x = rel(ex.solution.params["t_slide"][:, 0].cpu(), t_arr)
+            arr_x = rel(ex.solution.switching["t_slide"][:, 0].cpu(), t_arr)
             row(rows, name, f"exact sign ({dev.type})", n, sec_x, float((ex.w.cpu() - Y ** (1 / L)).abs().max()),
                 f"arrival time rel. err {arr_x:.1e}; <= {int(ex.solution.n_steps.max())} events per trajectory")
         w, sec_t, note = timed(run_torchdiffeq, alpha, q, 3.0, dev, rtol, atol, budget)
@@ -429,7 +429,7 @@ def bench_sign_regression(rows, n, rtol, atol):
     exact = simulate_sign_flow(w0, loss, 0.5)
     sec_x = time.perf_counter() - t0
     diff = float((exact.x - smooth.x).abs().max() / exact.x.abs().max())
-    slid = int(exact.solution.params["slide"].any(-1).sum())
+    slid = int(exact.solution.switching["slide"].any(-1).sum())
     row(rows, name, "steepmirror (cpu)", n, sec_s, diff,
         f"DOP853 Filippov flow; error = max difference to the exact run; ok {smooth.ok()}")
     row(rows, name, "exact sign (cpu)", n, sec_x, diff,

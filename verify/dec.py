@@ -48,7 +48,7 @@ def dec1(ctx):
                                           decay=decay, nu=nu, extras=[_dual_terms(L, decay, nu, ctx.mutate)],
                                           rtol=RTOL, atol=ATOL, max_wall=60).raise_on_failure()
             x0, x1 = w0.prod(-1).cpu(), res.x.cpu()
-            if not bool(torch.isnan(res.solution.params["t_slide"]).all()):
+            if not bool(torch.isnan(res.solution.switching["t_slide"]).all()):
                 raise AssertionError("a run reached a sliding surface or rest point: shorten the horizon")
             dual = K.mir1_grad(x1, L, qv[:, None]) - K.mir1_grad(x0, L, qv[:, None])
             integral = -res.extras.cpu()
@@ -176,7 +176,7 @@ def dec3(ctx):
                                           device=ctx.device, decay=decay, nu=nuv.to(ctx.device), rtol=RTOL,
                                           atol=ATOL, max_wall=60).raise_on_failure()
             x = res.x[:, 0].cpu()
-            t_slide = res.solution.params["t_slide"][:, 0].cpu()
+            t_slide = res.solution.switching["t_slide"][:, 0].cpu()
             for k, c in enumerate(sel):
                 x0, xs = c[4] ** L, theory.equilibrium(*c[:4], c[5])
                 finite = bool(torch.isfinite(t_slide[k]))

@@ -22,7 +22,7 @@ from . import hybrid
 from .controller import ConstantStep, Controller, ControllerState, initial_step
 from .dense import DenseOutput
 from .events import Event, EventLog, crossed, event_values, first_crossing, on_grid, repeat_rows
-from .rows import take
+from .rows import Params, put_rows, take
 from .solution import Solution
 from .status import RUNNING, Status
 from .stepper import STEPPERS
@@ -34,7 +34,8 @@ SECTION_ELEMENTS = 256      # state elements per row and pass of a switch or eve
 @dataclass
 class BatchState:
     """The running rows: their indices into the batch, times, states, fields at those states,
-    horizons, step caps, frozen modes, parameters, step counts, event values, controller state."""
+    horizons, step caps, frozen modes, parameters and switching state, step counts, event values,
+    controller state."""
 
     idx: torch.Tensor
     t: torch.Tensor
@@ -43,7 +44,7 @@ class BatchState:
     t_end: torch.Tensor
     h_max: torch.Tensor | None
     mode: torch.Tensor | None
-    p: dict
+    p: Params
     steps: torch.Tensor
     rej: torch.Tensor
     gev: list
@@ -60,7 +61,7 @@ class BatchState:
 class _Run:
     """One call of :func:`integrate`: the working set of running trajectories and outputs."""
 
-    def __init__(self, system, t0, y0, t_end, params, rtol, atol, events, t_eval, dense,
+    def __init__(self, system, t0, y0, t_end, params, switching, rtol, atol, events, t_eval, dense,
                  max_steps, max_wall, h0, progress, controller, max_step, method, direction=1.0):
         self.system, self.rtol, self.atol, self.direction = system, rtol, atol, direction
         self.events, self.dense, self.max_steps, self.max_wall = tuple(events), dense, max_steps, max_wall
@@ -74,13 +75,15 @@ class _Run:
         self.nfev = 0
         t0 = torch.as_tensor(t0, dtype=dt, device=dev).expand(B).clone()
         t_end = torch.as_tensor(t_end, dtype=dt, device=dev).expand(B).clone()
-        params = {k: torch.as_tensor(v, device=dev) for k, v in (params or {}).items()}
+        params = Params(*({k: torch.as_tensor(v, device=dev) for k, v in (d or {}).items()}
+                          for d in (params, switching)))
         # outputs
         self.out_t, self.out_y = t0.clone(), y0.clone()
         self.out_status = torch.full((B,), RUNNING, dtype=torch.int64, device=dev)
         self.out_steps = torch.zeros(B, dtype=torch.int64, device=dev)
         self.out_rej = torch.zeros(B, dtype=torch.int64, device=dev)
         self.out_params = {k: v.clone() for k, v in params.items()}
+        self.out_switching = {k: v.clone() for k, v in params.switching.items()}
         self.ev_t, self.ev_y = [None] * len(self.events), [None] * len(self.events)
         self.ev_log = [[] for _ in self.events]
         self.t_eval, self.ys = None, None
@@ -125,8 +128,8 @@ class _Run:
         self.out_t[rows], self.out_y[rows] = s.t[mask], s.y[mask]
         self.out_status[rows] = code[mask] if isinstance(code, torch.Tensor) else code
         self.out_steps[rows], self.out_rej[rows] = s.steps[mask], s.rej[mask]
-        for k, v in s.p.items():
-            self.out_params[k][rows] = v[mask]
+        for k, v in s.p.switching.items():
+            self.out_switching[k][rows] = v[mask]
         self.s = s.take(~mask)
 
     # -- one step ----------------------------------------------------------------------
@@ -247,10 +250,7 @@ class _Run:
             if bool(hit.any()):
                 pa, y_cut, rh = hybrid.apply_switch(self.system, t_cut, y_cut, pa, hit)
                 cut = cut | rh
-                for k, v in pa.items():
-                    full = s.p[k].clone()
-                    full[a] = v
-                    s.p[k] = full
+                s.p = s.p.with_switching(put_rows(s.p.switching, a, pa.switching))
         t_all, y_all = s.t.clone(), s.y.clone()
         t_all[a], y_all[a] = t_cut, y_cut
         s.t, s.y = t_all, y_all
@@ -358,18 +358,21 @@ class _Run:
         log = [EventLog(g.row, g.component, sign * g.t, g.y) for g in log]
         return Solution(sign * self.out_t, self.out_y, self.out_status, self.out_steps, self.out_rej,
                         self.nfev, self.out_params, [None if v is None else sign * v for v in self.ev_t],
-                        self.ev_y, self.ys, dense, time.perf_counter() - start, log)
+                        self.ev_y, self.ys, dense, time.perf_counter() - start, log, self.out_switching)
 
 
 def integrate(system: ODESystem, t0, y0: torch.Tensor, t_end, params: dict | None = None, *,
-              rtol: float = 1e-10, atol: float = 1e-12, events=(), t_eval=None, dense: bool = False,
-              max_steps: int = 100_000, max_wall: float | None = None, h0=None,
+              switching: dict | None = None, rtol: float = 1e-10, atol: float = 1e-12, events=(), t_eval=None,
+              dense: bool = False, max_steps: int = 100_000, max_wall: float | None = None, h0=None,
               progress: Callable | None = None, adaptive: bool = True, max_step=None,
               method: str = "dop853", controller: Controller | None = None) -> Solution:
     """Integrate a batch of trajectories ``y0`` (``(B, n)``) from ``t0`` to ``t_end``.
 
-    ``t0``/``t_end`` are scalars or ``(B,)`` tensors; ``t_eval`` is ``(T,)`` or ``(B, T)``
-    (a nan entry asks for no output: ``ys`` stays nan there).
+    ``params`` (the problem's, fixed during the run) and ``switching`` (the starting switching
+    state, which ``system.on_switch`` replaces) are dicts of per-trajectory tensors; the field
+    sees both as one :class:`~numerics.integrate.rows.Params`, and ``Solution.switching`` holds
+    the final switching state. ``t0``/``t_end`` are scalars or ``(B,)`` tensors; ``t_eval`` is
+    ``(T,)`` or ``(B, T)`` (a nan entry asks for no output: ``ys`` stays nan there).
     ``max_steps`` caps the accepted plus rejected steps of each trajectory and
     ``max_wall`` (seconds) the whole call; trajectories stopped by a budget keep their
     last state and get a status code (``Solution.failures()``) instead of a result.
@@ -431,5 +434,5 @@ def integrate(system: ODESystem, t0, y0: torch.Tensor, t_end, params: dict | Non
         events = [Event(lambda t, y, p, fn=e.fn: fn(-t, y, p), e.terminal, e.direction, e.name) for e in events]
         t0, t_end = -t0, -t_end
         t_eval = None if t_eval is None else -t_eval
-    return _Run(system, t0, y0.to(torch.float64), t_end, params, rtol, atol, events, t_eval, dense,
+    return _Run(system, t0, y0.to(torch.float64), t_end, params, switching, rtol, atol, events, t_eval, dense,
                 max_steps, max_wall, h0, progress, controller, max_step, method, 1.0 if forward else -1.0).run()

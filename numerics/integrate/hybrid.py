@@ -14,7 +14,7 @@ from __future__ import annotations
 import torch
 
 from .events import locate
-from .rows import take
+from .rows import put_rows, take
 
 
 def mode_of(system, t, y, p):
@@ -57,14 +57,9 @@ def redo_cut(stepper, cut, tc, t0, y0, f0, p, mode):
 
 def apply_switch(system, t, y, p, hit):
     """``ODESystem.on_switch`` for the rows with a surface ``hit``; returns ``(p, y, rows)`` with
-    the rows' parameters and states updated in place of copies."""
+    the rows' switching state and states updated in place of copies."""
     rh = hit.any(1)
     new, y_sw = system.on_switch(t[rh], y[rh], take(p, rh), hit[rh])
     y = y.clone()
     y[rh] = y_sw
-    p = dict(p)
-    for k, v in new.items():
-        col = p[k].clone()
-        col[rh] = v
-        p[k] = col
-    return p, y, rh
+    return p.with_switching(put_rows(p.switching, rh, new)), y, rh

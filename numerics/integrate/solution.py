@@ -18,13 +18,14 @@ class Solution:
     n_steps: torch.Tensor           # (B,) accepted steps
     n_rejected: torch.Tensor        # (B,) rejected steps
     nfev: int                       # right-hand-side evaluations (batched calls)
-    params: dict                    # final per-trajectory parameters
+    params: dict                    # per-trajectory parameters (as given)
     t_events: list = field(default_factory=list)   # per event: (B, k) first firing times (nan)
     y_events: list = field(default_factory=list)   # per event: (B, k, n) states there
     ys: torch.Tensor | None = None  # (B, T, n) states at t_eval (nan where not reached)
     dense: DenseOutput | None = None
     wall: float = 0.0
     event_log: list = field(default_factory=list)  # per event: EventLog of every firing
+    switching: dict = field(default_factory=dict)  # final per-trajectory switching state
 
     @property
     def success(self) -> torch.Tensor:

@@ -6,10 +6,21 @@ from __future__ import annotations
 class ODESystem:
     """A batched vector field, possibly discontinuous across switching surfaces.
 
-    ``rhs(t, y, p, mode)`` returns ``dy/dt`` (shape ``(B, n)``) for a batch; ``p`` is a dict
-    of per-trajectory tensors (leading dim ``B``) that the integrator compacts together
-    with the state; ``mode`` is ``None`` or the frozen signs of the switching functions.
-    Smooth systems only implement ``rhs``.
+    ``rhs(t, y, p, mode)`` returns ``dy/dt`` (shape ``(B, n)``) for a batch; ``mode`` is ``None``
+    or the frozen signs of the switching functions. ``p`` is a
+    :class:`~numerics.integrate.rows.Params` of per-trajectory tensors (leading dim ``B``) that
+    the integrator compacts and reorders together with the state: the problem's parameters,
+    read as ``p["name"]`` and never changed during a run, and the switching state
+    ``p.switching["name"]`` (which coordinates are frozen, sliding, on which side), which only
+    :meth:`on_switch` replaces. Smooth systems only implement ``rhs``.
+
+    Why one argument with two parts rather than a further argument ``rhs(t, y, p, s, mode)``:
+    steppers, event functions, losses and user kernels pass ``p`` through or read parameters
+    only, and keep their signatures; a field reads its switching state under its own name
+    (``p.switching``), so a reader sees at once which data a switch may change; and the row
+    machinery selects, repeats and writes back one object. The system object itself holds
+    nothing that changes during a run: whatever depends on the run (exponent, layout of the
+    switches) is fixed when it is built, and per-trajectory data lives in ``p``.
     """
 
     autonomous = False   # True: rhs ignores t (the integrator then skips the stage times)
@@ -29,9 +40,10 @@ class ODESystem:
 
     def on_switch(self, t, y, p, hit):
         """Called with the boolean ``(B, k)`` of switching functions that reached 0 at ``t``;
-        returns ``(parameters, state)``, possibly updated: a coordinate put in sliding, a
-        state projected onto the surface it slides on."""
-        return p, y
+        returns ``(switching, state)``: the new switching state (a dict of the keys of
+        ``p.switching``, e.g. a coordinate put in sliding) and the state, possibly projected
+        onto the surface it slides on. The problem's parameters are never changed."""
+        return p.switching, y
 
     def max_step(self, t, y, p, mode):
         """An upper bound ``(B,)`` on the next step, or ``None``. Mode freezing only sees the
