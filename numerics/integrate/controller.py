@@ -1,14 +1,13 @@
 """Step-size controllers that own their per-row state (``init``, ``adapt``), as in diffrax.
 
 :class:`Controller` follows ``scipy.integrate.DOP853`` row by row: with the stepper's scaled
-error norm ``err``, exponent ``k`` (``1/8`` for DOP853) and safety ``s`` (the stepper's: 0.9 for
-DOP853, 0.65 for Rodas5), ``h_new = h * clip(s err^(-k), 0.2, 10)``, at most 1 after a rejection
-or on the step right after one. With ``gustafsson=True`` an accepted step is further capped by
-Gustafsson's predictive step ``s h (h / h_acc) (err_acc / err^2)^k`` (``h_acc``, ``err_acc``: the
-previous accepted step), as in Hairer's RADAU5. The cap only acts when the error grows from step
-to step, as on the approach to a finite-time arrival (``g ~ (t* - t)^(1/(2-q))``), where the
-plain rule alternates accepted and rejected steps. :class:`ConstantStep` keeps the first step
-(order-of-convergence studies).
+error norm ``err`` and exponent ``k`` (``1/8`` for DOP853), ``h_new = h * clip(0.9 err^(-k),
+0.2, 10)``, at most 1 after a rejection or on the step right after one. With ``gustafsson=True``
+an accepted step is further capped by Gustafsson's predictive step ``0.9 h (h / h_acc)
+(err_acc / err^2)^k`` (``h_acc``, ``err_acc``: the previous accepted step), as in Hairer's
+RADAU5. The cap only acts when the error grows from step to step, as on the approach to a
+finite-time arrival (``g ~ (t* - t)^(1/(2-q))``), where the plain rule alternates accepted and
+rejected steps. :class:`ConstantStep` keeps the first step (order-of-convergence studies).
 
 The cap is on by default, measured against ``scipy.integrate.solve_ivp(method="DOP853")`` on 120
 starts each (errors at the end scaled by ``atol + rtol |y*|``, ``atol = 1e-3 rtol``; median / 90th
@@ -64,18 +63,17 @@ class ControllerState:
 
 @dataclass(frozen=True)
 class Controller:
-    """Adaptive step-size control (see the module docstring); ``exponent`` and ``safety`` are
-    bound by the driver to the stepper's ``error_exponent`` and ``safety`` when left ``None``."""
+    """Adaptive step-size control (see the module docstring); ``exponent`` is bound by the
+    driver to the stepper's ``error_exponent`` when left ``None``."""
 
     gustafsson: bool = True
-    safety: float | None = None
+    safety: float = SAFETY
     min_factor: float = MIN_FACTOR
     max_factor: float = MAX_FACTOR
     exponent: float | None = None
 
-    def bind(self, exponent: float, safety: float = SAFETY) -> "Controller":
-        return replace(self, exponent=exponent if self.exponent is None else self.exponent,
-                       safety=safety if self.safety is None else self.safety)
+    def bind(self, exponent: float) -> "Controller":
+        return self if self.exponent is not None else replace(self, exponent=exponent)
 
     def init(self, h0: torch.Tensor) -> ControllerState:
         B = h0.shape[0]

@@ -70,7 +70,7 @@ class _Run:
         B, n = y0.shape
         self.B, self.n = B, n
         self.stepper = STEPPERS[method](system, self.rhs, n, rtol, atol, dt, dev)
-        self.controller = controller.bind(self.stepper.error_exponent, self.stepper.safety)
+        self.controller = controller.bind(self.stepper.error_exponent)
         self.nfev = 0
         t0 = torch.as_tensor(t0, dtype=dt, device=dev).expand(B).clone()
         t_end = torch.as_tensor(t_end, dtype=dt, device=dev).expand(B).clone()

@@ -14,7 +14,7 @@ freezing and budgets; a stepper only advances states. The interface, for every s
 Class attributes
     ``name`` (the registry key), ``order`` (of the propagated solution), ``error_exponent``
     (``1 / (k + 1)`` where the error estimate is ``O(h^(k+1))``: the controller scales steps by
-    ``safety err^(-error_exponent)``), ``safety`` (default 0.9, the controller's unless it names one).
+    ``err^(-error_exponent)``).
 
 ``step(t, y, f, h, p, mode) -> Step``
     ``t`` ``(R,)``, ``y`` ``(R, n)``, ``f = rhs(t, y, p, mode)`` ``(R, n)``, ``h`` ``(R,)`` with
@@ -46,7 +46,6 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
-from .controller import SAFETY
 from .tableau import DOP853
 
 
@@ -82,7 +81,6 @@ class Stepper:
     name = ""
     order = 0
     error_exponent = 0.0
-    safety = SAFETY
 
     def __init__(self, system, rhs, n, rtol, atol, dtype, device):
         self.system, self.rhs, self.n = system, rhs, n
