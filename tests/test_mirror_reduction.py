@@ -24,9 +24,13 @@ def _problem(seed=0, k=10, N=6):
 
 @pytest.mark.parametrize("q", [1.5, 2.0])
 def test_reduced_flow_matches_the_parameter_flow(q):
-    """Signed balanced start (factor signs -, +, - on some coordinates), L = 3: final x and factors
-    of both integrations agree to 1e-8 relative at rtol 1e-12 each (at rtol 1e-10 the global error
-    of the non-Lipschitz q = 1.5 flow is 3e-7)."""
+    """Signed balanced start (factor signs -, +, - on some coordinates), L = 3: final x of both
+    integrations agree to 1e-8 relative at rtol 1e-12 each (at rtol 1e-10 the global error of the
+    non-Lipschitz q = 1.5 flow is 3e-7), and so do the factors, through the map
+    ``w = sign |x|^(1/3)`` that the reduced result applies: ``|dw| <= |dx| / (3 |x|^(2/3))``.
+    (A flat 1e-8 of max|w| on the factors is stricter than the x bar implies where |x| is small:
+    Rodas5's error at rtol 1e-12 varies from 4e-9 to 2.3e-8 of max|w| with rtol in [0.8, 1.2]e-12,
+    with either linear solve.)"""
     loss = _problem()
     signs = torch.ones(2, 10, 3, dtype=F64)
     signs[:, 1::3, 0] = -1
@@ -39,7 +43,8 @@ def test_reduced_flow_matches_the_parameter_flow(q):
     assert red.state.shape == (2, 10) and red.w.shape == (2, 10, 3)
     scale = float(full.x.abs().max())
     assert float((red.x - full.x).abs().max()) <= 1e-8 * scale
-    assert float((red.w - full.w).abs().max()) <= 1e-8 * float(full.w.abs().max())
+    bound = 1e-8 * scale / (3 * full.x.abs() ** (2 / 3))
+    assert bool(((red.w - full.w).abs() <= bound[..., None]).all())
 
 
 def test_when_the_reduction_is_used():
