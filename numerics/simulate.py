@@ -38,9 +38,10 @@ def default_method(system: Flow, q: torch.Tensor) -> str:
     coupled loss whose field has a derived Jacobian, when every exponent lies in ``[STIFF_Q, 2)``,
     or in ``[STIFF_Q_MIRROR, 2)`` for a flow integrated in its mirror coordinates
     (:class:`BalancedReduction`, ``n`` instead of ``nL`` unknowns: each Rosenbrock step factors an
-    ``n x n`` matrix, or an ``r x r`` one for a loss of Hessian rank ``r < n``); ``"dop853"`` otherwise (smooth ``q = 2``, piecewise-constant sign fields at
-    ``q = 1``, separable losses, whose surfaces are reached and slid on, decay fields, and smaller
-    ``q``, where hovering gradient components cost Rodas5 more rejected steps than DOP853).
+    ``n x n`` matrix, or an ``r x r`` one for a loss of Hessian rank ``r < n``); ``"dop853"``
+    otherwise (smooth ``q = 2``, piecewise-constant sign fields at ``q = 1``, separable losses,
+    whose surfaces are reached and slid on, decay fields, and smaller ``q``, where hovering
+    gradient components cost Rodas5 more rejected steps than DOP853).
 
     Measured on the paper-size regression (k = 300, n = 100, L = 3, alpha = 0.05, one trajectory):
     at ``q = 1.75`` in the factors Rodas5 reaches t = 50 in 345 steps where DOP853 stops at t = 41.5

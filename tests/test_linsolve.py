@@ -64,7 +64,8 @@ def test_exponential_loss_hessian_factor_matches_its_hessian():
 
 def test_branch_loss_hessian_factor_matches_its_hessian():
     g = torch.Generator().manual_seed(4)
-    loss = BranchLoss(LinearRegression(torch.randn(3, 5, generator=g, dtype=F64), torch.randn(3, generator=g, dtype=F64)), 5)
+    base = LinearRegression(torch.randn(3, 5, generator=g, dtype=F64), torch.randn(3, generator=g, dtype=F64))
+    loss = BranchLoss(base, 5)
     ab = torch.randn(2, 10, generator=g, dtype=F64)
     p = loss.params(2, "cpu")
     U, c = loss.hess_factor(ab, p)
