@@ -53,7 +53,7 @@ from .integrate.rows import put_rows, take
 from .losses import check_dimension
 from .polynomials import first_downcrossing, product_polynomial
 from .sign_coupled import END, FROZEN, NONE, SLIDING, CoupledSignPath, balanced
-from .simulate import FlowResult, end_times, factors, flow_options, resolve_device, setup_run
+from .runs import FlowResult, end_times, factors, flow_options, resolve_device, setup_run
 
 _RUNNING = 100
 
@@ -388,7 +388,7 @@ def simulate_sign_flow(w0, loss, t_end, *, device="cpu", events=(), t_eval=None,
     ``loss`` must be quadratic (``loss.quadratic``: an affine gradient); ``rtol``/``atol``
     set the stationarity tolerance of the sliding rule (``1e3 rtol max|grad f(x0)|``) and the
     accuracy of DOP853 sliding phases (unbalanced starts on coupled losses). Returns a
-    :class:`numerics.simulate.FlowResult` whose ``solution.n_steps`` counts events (plus DOP853
+    :class:`numerics.runs.FlowResult` whose ``solution.n_steps`` counts events (plus DOP853
     steps), ``solution.nfev`` the DOP853 field evaluations (0 on the closed-form path), and whose
     ``solution.switching`` hold the final sides, sliding sets, frozen coordinates and ``t_slide``
     (on the closed-form path they are written at the end of the run: user event functions

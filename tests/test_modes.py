@@ -11,7 +11,7 @@ from numerics.decay import DecayFlow
 from numerics.flows import BalancedReduction, DeepDiagonalFlow, MirrorFlow, ScalarFlow
 from numerics.losses import SeparableQuadratic
 from numerics.modes import ModeLayout
-from numerics.simulate import setup_run
+from numerics.runs import setup_run
 
 
 @settings(max_examples=30)

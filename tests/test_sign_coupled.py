@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from numerics.cholesky import IncrementalCholesky
 from numerics.flows import BranchLoss
 from numerics.integrate import EVENT, STEP_BUDGET, SUCCESS, WALL_BUDGET, Event
-from numerics.losses import LinearRegression, Loss
+from numerics.losses import LinearRegression, Loss, SeparableQuadratic
 from numerics.sign import simulate_sign_flow
 from numerics.sign_coupled import balanced
 from numerics.simulate import simulate_parameter_flow
@@ -200,3 +200,34 @@ def test_paper_size_regression_to_t_50():
     res = simulate_sign_flow(torch.full((8, 300, 3), 0.05, dtype=torch.float64), loss, 50.0, max_events=5_000)
     assert res.ok() and res.solution.nfev == 0 and int(res.solution.n_steps.max()) < 2000
     assert float(_stationarity(res, loss).max()) <= 1e-9
+
+
+def test_default_call_at_q1_on_a_coupled_quadratic_loss_is_the_exact_sign_flow():
+    """``simulate_parameter_flow`` at ``q = 1`` (no decay) on a coupled quadratic loss runs the
+    exact event-to-event flow by default (the same events and state as ``simulate_sign_flow``,
+    no field evaluations); ``max_steps`` is its event budget; ``method="dop853"`` keeps the
+    Filippov field on the integrator."""
+    loss = _regression(6, 4, 2)
+    w0 = torch.full((2, 6, 2), 0.4, dtype=torch.float64)
+    exact = simulate_sign_flow(w0, loss, 1.2, rtol=1e-12, atol=1e-14)
+    default = simulate_parameter_flow(w0, 1.0, loss, 1.2, rtol=1e-12, atol=1e-14)
+    assert default.ok() and default.solution.nfev == 0
+    assert torch.equal(default.w, exact.w) and torch.equal(default.solution.n_steps, exact.solution.n_steps)
+    short = simulate_parameter_flow(w0, 1.0, loss, 1.2, max_steps=1)
+    assert (short.solution.status == STEP_BUDGET).all() and (short.solution.n_steps == 1).all()
+    driver = simulate_parameter_flow(w0, 1.0, loss, 1e-3, method="dop853")
+    assert driver.solution.nfev > 0
+
+
+def test_method_sign_on_a_separable_loss_and_its_refusals():
+    """``method="sign"`` forces the exact flow (also on a separable loss, where the default is
+    DOP853) and refuses what it cannot do: ``q != 1``, decay, extras, dense output."""
+    loss = SeparableQuadratic(torch.tensor([1.0, -0.5], dtype=torch.float64))
+    w0 = torch.full((1, 2, 2), 0.3, dtype=torch.float64)
+    forced = simulate_parameter_flow(w0, 1.0, loss, 2.0, method="sign")
+    assert torch.equal(forced.w, simulate_sign_flow(w0, loss, 2.0, rtol=1e-10, atol=1e-12).w)
+    assert simulate_parameter_flow(w0, 1.0, loss, 2.0).solution.nfev > 0
+    for bad in ({"q": 1.5}, {"decay": "decoupled", "nu": 0.1}, {"extras": [lambda x, g, p: x]}, {"dense": True}):
+        kw = {"q": 1.0, **bad}
+        with pytest.raises(ValueError, match="method='sign'"):
+            simulate_parameter_flow(w0, kw.pop("q"), loss, 1.0, method="sign", **kw)

@@ -56,7 +56,8 @@ from numerics.cli import Parser, add_device, description, piped, positive
 from numerics.flows import DeepDiagonalFlow
 from numerics.losses import LinearRegression, SeparableQuadratic
 from numerics.sign import simulate_sign_flow
-from numerics.simulate import default_method, resolve_device, simulate_parameter_flow
+from numerics.runs import resolve_device
+from numerics.simulate import default_method, simulate_parameter_flow
 
 L, Y = 3, 1.0
 FAST = 1.0          # seconds: shorter runs are repeated (see ``timed``)
