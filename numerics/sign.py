@@ -48,7 +48,7 @@ from .decay import DecayFlow
 from .flows import check_loss
 from .geometry import exclusive_prod
 from .integrate import EVENT, STEP_BUDGET, SUCCESS, WALL_BUDGET, Event, Solution, integrate
-from .integrate.events import crossed, event_values, first_crossing, on_grid, repeat_rows
+from .integrate.events import EventRecord, crossed, event_values, first_crossing, on_grid, repeat_rows
 from .integrate.rows import put_rows, take
 from .losses import check_dimension
 from .polynomials import first_downcrossing, product_polynomial
@@ -86,8 +86,7 @@ class _SignRun:
         if self.ys is not None:
             at0 = self.t_eval == 0
             self.ys[at0] = self.y[:, None, :].expand_as(self.ys)[at0]
-        self.ev_t = [None] * len(self.events)
-        self.ev_y = [None] * len(self.events)
+        self.fired = EventRecord(len(self.events), B, y0.shape[1], torch.float64, dev)
         self.status[self.t_end <= 0] = SUCCESS
 
     # -- helpers ---------------------------------------------------------------------------
@@ -108,26 +107,12 @@ class _SignRun:
         fs = torch.where(fs != 0, fs, torch.sign(v))          # a factor at 0 heads where it moves
         return -u[..., None] * exclusive_prod(fs), fs
 
-    def record(self, j, rows, t, y, g_new, g_old):
-        fired = crossed(g_old, g_new, self.events[j].direction)
-        if self.ev_t[j] is None:
-            k = g_new.shape[1]
-            self.ev_t[j] = torch.full((self.B, k), math.nan, dtype=torch.float64, device=self.dev)
-            self.ev_y[j] = torch.full((self.B, k, self.y.shape[1]), math.nan, dtype=torch.float64, device=self.dev)
-        first = fired & torch.isnan(self.ev_t[j][rows])
-        r_i, k_i = first.nonzero(as_tuple=True)
-        self.ev_t[j][rows[r_i], k_i] = t[r_i]
-        self.ev_y[j][rows[r_i], k_i] = y[r_i]
-        return fired.any(1) & self.events[j].terminal
-
     def user_events(self, idx, t0, dt, y0, pr, at):
         """The user events on the exact path in ``(t0, t0 + dt]``: ``at(r, tt)`` is the state of
         local rows ``r`` ``(m,)`` at times ``tt`` ``(m,)``. Returns ``dt`` cut at the first
-        terminal one and which rows it cut."""
+        crossing of any event (each crossing is recorded where it happens) and which rows it cut."""
         stopped = torch.zeros(len(idx), dtype=torch.bool, device=self.dev)
         for e in self.events:
-            if not e.terminal:
-                continue
             def on_path(tt, e=e):       # the event on the exact path at times tt (R, k)
                 R, k = tt.shape
                 y = at(torch.arange(R, device=self.dev).repeat_interleave(k), tt.reshape(-1)).reshape(R, k, -1)
@@ -143,7 +128,10 @@ class _SignRun:
         terminal event fired, per row."""
         terminal = torch.zeros(len(idx), dtype=torch.bool, device=self.dev)
         for j, e in enumerate(self.events):
-            terminal |= self.record(j, idx, t1, y1, event_values(e, t1, y1, pr), event_values(e, t0, y0, pr))
+            fired = crossed(event_values(e, t0, y0, pr), event_values(e, t1, y1, pr), e.direction)
+            self.fired.record(j, idx, fired, t1, y1)
+            if e.terminal:
+                terminal |= fired.any(1)
         if self.ys is not None:
             te = self.t_eval[idx]
             inside = (te > t0[:, None]) & (te <= t1[:, None])
@@ -241,20 +229,11 @@ class _SignRun:
             part = self.ys[idx]
             part[got] = sol.ys[got]
             self.ys[idx] = part
+        m = len(self.events)               # the sub-run's last event is `free`
+        self.fired.merge(idx, sol.t_events[:m], sol.y_events[:m], sol.event_log[:m])
         user_stop = torch.zeros(len(idx), dtype=torch.bool, device=self.dev)
         for j, e in enumerate(self.events):
-            if sol.t_events[j] is None:
-                continue
-            if self.ev_t[j] is None:
-                self.ev_t[j] = torch.full((self.B, sol.t_events[j].shape[1]), math.nan, dtype=torch.float64,
-                                          device=self.dev)
-                self.ev_y[j] = torch.full((self.B,) + tuple(sol.y_events[j].shape[1:]), math.nan,
-                                          dtype=torch.float64, device=self.dev)
-            new = torch.isnan(self.ev_t[j][idx]) & ~torch.isnan(sol.t_events[j])
-            et, ey = self.ev_t[j][idx], self.ev_y[j][idx]
-            et[new], ey[new] = sol.t_events[j][new], sol.y_events[j][new]
-            self.ev_t[j][idx], self.ev_y[j][idx] = et, ey
-            if e.terminal:
+            if e.terminal and sol.t_events[j] is not None:
                 user_stop |= (~torch.isnan(sol.t_events[j])).any(1) & (sol.status == EVENT)
         freed = (sol.status == EVENT) & ~user_stop
         self.status[idx] = torch.where(freed, _RUNNING, torch.where(user_stop, EVENT, sol.status))
@@ -278,8 +257,8 @@ class _SignRun:
             self.advance(running, None if self.max_wall is None else self.max_wall - (now - start))
         self.finish()
         return Solution(self.t, self.y, self.status, self.n_events, self.n_rejected, self.nfev, dict(self.p),
-                        self.ev_t, self.ev_y, self.ys, None, time.perf_counter() - start,
-                        switching=dict(self.p.switching))
+                        self.fired.first_times(), self.fired.y_first, self.ys, None, time.perf_counter() - start,
+                        self.fired.logs(), dict(self.p.switching))
 
     def advance(self, running, wall_left):
         """One exact event on the rows in exact phases, a DOP853 sliding phase on the others."""

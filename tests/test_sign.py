@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import theory
-from numerics.integrate import STEP_BUDGET, SUCCESS
+from numerics.integrate import STEP_BUDGET, SUCCESS, Event
 from numerics.losses import LinearRegression, Loss, SeparableQuadratic
 from numerics.polynomials import earliest_downcrossing, first_downcrossing, product_polynomial, real_roots
 from numerics.sign import simulate_sign_flow
@@ -154,3 +154,38 @@ def test_bad_input(kwargs, exc, name):
     args.update(kwargs)
     with pytest.raises(exc, match=name):
         simulate_sign_flow(**args)
+
+
+def test_non_terminal_events_are_located_on_the_exact_path_and_logged():
+    """``L = 1`` from ``w = 0`` towards targets 1 and 0.5: ``w(t) = t`` until the target, so
+    ``cos(8 pi w)`` changes sign at ``t = 1/16 + k/8`` before it. Every firing of a
+    non-terminal event is located there (not at the end of the exact step, the arrival) and
+    logged; the run goes on to the end."""
+    loss = SeparableQuadratic(torch.tensor([[1.0], [0.5]], dtype=torch.float64))
+    wave = Event(lambda t, y, p: torch.cos(8 * np.pi * y[:, 0]), terminal=False)
+    level = Event(lambda t, y, p: y[:, 0] - 0.3, terminal=False)
+    res = simulate_sign_flow(torch.zeros((2, 1, 1), dtype=torch.float64), loss, 2.0, events=[wave, level])
+    assert res.ok() and bool((res.solution.t == 2.0).all())
+    for row, target in enumerate((1.0, 0.5)):
+        k = np.arange(8)
+        expected = (1 / 16 + k / 8)[1 / 16 + k / 8 < target]
+        np.testing.assert_allclose(res.solution.event_times(0, row).numpy(), expected, rtol=0, atol=1e-14)
+        np.testing.assert_allclose(res.solution.event_times(1, row).numpy(), [0.3], rtol=0, atol=1e-14)
+    np.testing.assert_allclose(res.solution.t_events[0][:, 0].numpy(), [1 / 16, 1 / 16], rtol=0, atol=1e-14)
+
+
+def test_a_non_terminal_event_on_a_coupled_loss_agrees_with_the_filippov_flow():
+    """The time the loss halves, a non-terminal event, on the exact sign flow (closed-form
+    path through sliding) and on the Filippov field of DOP853 at rtol 1e-12."""
+    loss = _regression(8, 4, 2)
+    w0 = torch.full((1, 8, 2), 0.3, dtype=torch.float64)
+    f0 = float(loss.value(w0.prod(-1), loss.params(1, "cpu")))
+    half = Event(lambda t, y, p: loss.value(y.reshape(-1, 8, 2).prod(-1), p) - 0.5 * f0, terminal=False)
+    exact = simulate_sign_flow(w0, loss, 1.5, events=[half], max_events=1000)
+    smooth = simulate_parameter_flow(w0, 1.0, loss, 1.5, decay="decoupled", nu=0.0, rtol=1e-12, atol=1e-14,
+                                     events=[half], max_steps=200_000)
+    assert exact.ok() and smooth.ok() and int(exact.solution.status[0]) == SUCCESS
+    assert abs(float(exact.solution.t_events[0][0, 0] - smooth.solution.t_events[0][0, 0])) <= 1e-8
+    t_exact, t_smooth = exact.solution.event_times(0, 0), smooth.solution.event_times(0, 0)
+    assert len(t_exact) == len(t_smooth) == 1
+    assert abs(float(t_exact[0] - t_smooth[0])) <= 1e-8

@@ -21,7 +21,7 @@ import torch
 from . import hybrid
 from .controller import ConstantStep, Controller, ControllerState, initial_step
 from .dense import DenseOutput
-from .events import Event, EventLog, crossed, event_values, first_crossing, on_grid, repeat_rows
+from .events import Event, EventRecord, crossed, event_values, first_crossing, on_grid, repeat_rows
 from .rows import Params, put_rows, take
 from .solution import Solution
 from .status import RUNNING, Status
@@ -84,8 +84,7 @@ class _Run:
         self.out_rej = torch.zeros(B, dtype=torch.int64, device=dev)
         self.out_params = {k: v.clone() for k, v in params.items()}
         self.out_switching = {k: v.clone() for k, v in params.switching.items()}
-        self.ev_t, self.ev_y = [None] * len(self.events), [None] * len(self.events)
-        self.ev_log = [[] for _ in self.events]
+        self.fired = EventRecord(len(self.events), B, n, dt, dev)
         self.t_eval, self.ys = None, None
         if t_eval is not None:
             te = torch.as_tensor(t_eval, dtype=dt, device=dev)
@@ -291,19 +290,9 @@ class _Run:
         for j, e in enumerate(self.events):
             g_now = event_values(e, t_cut, y_judge, pa)
             fired = crossed(g0[j], g_now, e.direction)
-            if bool(fired.any()):
-                if self.ev_t[j] is None:
-                    k = g_now.shape[1]
-                    self.ev_t[j] = torch.full((self.B, k), math.nan, dtype=self.dt, device=self.dev)
-                    self.ev_y[j] = torch.full((self.B, k, self.n), math.nan, dtype=self.dt, device=self.dev)
-                first = fired & torch.isnan(self.ev_t[j][rows])
-                r_i, k_i = first.nonzero(as_tuple=True)
-                self.ev_t[j][rows[r_i], k_i] = t_cut[r_i]
-                self.ev_y[j][rows[r_i], k_i] = y_cut[r_i]
-                r_i, k_i = fired.nonzero(as_tuple=True)
-                self.ev_log[j].append((rows[r_i], k_i, t_cut[r_i], y_cut[r_i]))
-                if e.terminal:
-                    terminal |= fired.any(1)
+            self.fired.record(j, rows, fired, t_cut, y_cut)
+            if e.terminal:
+                terminal |= fired.any(1)
             g_all = s.gev[j].clone()
             g_all[a] = g_now
             s.gev[j] = g_all
@@ -354,11 +343,9 @@ class _Run:
                 ([self.out_steps[:0]], [self.out_t[:0]], [self.out_t[:0]], [self.out_y[:0]], [empty])
             dense = DenseOutput(torch.cat(rows), torch.cat(t0s), torch.cat(hs), torch.cat(y0s),
                                 torch.cat(Fs, dim=1), self.B, self.stepper.interpolate, self.out_y, sign)
-        log = [EventLog.build(parts, self.n, self.dt, self.dev) for parts in self.ev_log]
-        log = [EventLog(g.row, g.component, sign * g.t, g.y) for g in log]
         return Solution(sign * self.out_t, self.out_y, self.out_status, self.out_steps, self.out_rej,
-                        self.nfev, self.out_params, [None if v is None else sign * v for v in self.ev_t],
-                        self.ev_y, self.ys, dense, time.perf_counter() - start, log, self.out_switching)
+                        self.nfev, self.out_params, self.fired.first_times(sign), self.fired.y_first, self.ys,
+                        dense, time.perf_counter() - start, self.fired.logs(sign), self.out_switching)
 
 
 def integrate(system: ODESystem, t0, y0: torch.Tensor, t_end, params: dict | None = None, *,

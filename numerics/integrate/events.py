@@ -49,6 +49,57 @@ class EventLog(NamedTuple):
         return EventLog(row[order], comp[order], t[order], y[order])
 
 
+class EventRecord:
+    """The firings of a run's events: per event the first firing time and state of every
+    trajectory and component (``t_events`` ``(B, k)``, ``y_events`` ``(B, k, n)``, nan where
+    none) and every firing (:meth:`logs`). Shared by the driver and the exact sign flow."""
+
+    def __init__(self, n_events: int, B: int, n: int, dtype, device):
+        self.B, self.n, self.dtype, self.device = B, n, dtype, device
+        self.t_first, self.y_first = [None] * n_events, [None] * n_events
+        self.parts = [[] for _ in range(n_events)]
+
+    def _allocate(self, j: int, k: int):
+        if self.t_first[j] is None:
+            self.t_first[j] = torch.full((self.B, k), math.nan, dtype=self.dtype, device=self.device)
+            self.y_first[j] = torch.full((self.B, k, self.n), math.nan, dtype=self.dtype, device=self.device)
+
+    def record(self, j: int, rows, fired, t, y):
+        """Event ``j`` fired on trajectories ``rows`` ``(R,)`` (distinct) at components ``fired``
+        ``(R, k)``, at times ``t`` ``(R,)`` in states ``y`` ``(R, n)``."""
+        if not bool(fired.any()):
+            return
+        self._allocate(j, fired.shape[1])
+        first = fired & torch.isnan(self.t_first[j][rows])
+        r_i, k_i = first.nonzero(as_tuple=True)
+        self.t_first[j][rows[r_i], k_i] = t[r_i]
+        self.y_first[j][rows[r_i], k_i] = y[r_i]
+        r_i, k_i = fired.nonzero(as_tuple=True)
+        self.parts[j].append((rows[r_i], k_i, t[r_i], y[r_i]))
+
+    def merge(self, rows, t_events, y_events, logs):
+        """The firings of a later sub-run over trajectories ``rows`` (its ``Solution.t_events``,
+        ``y_events`` and ``event_log``, forward in time, rows local)."""
+        for j, (t_j, y_j, log) in enumerate(zip(t_events, y_events, logs)):
+            if t_j is None:
+                continue
+            self._allocate(j, t_j.shape[1])
+            new = torch.isnan(self.t_first[j][rows]) & ~torch.isnan(t_j)
+            et, ey = self.t_first[j][rows], self.y_first[j][rows]
+            et[new], ey[new] = t_j[new], y_j[new]
+            self.t_first[j][rows], self.y_first[j][rows] = et, ey
+            if len(log.row):
+                self.parts[j].append((rows[log.row], log.component, log.t, log.y))
+
+    def logs(self, time_sign: float = 1.0) -> list:
+        """Every firing per event as an :class:`EventLog` (times multiplied by ``time_sign``)."""
+        out = [EventLog.build(parts, self.n, self.dtype, self.device) for parts in self.parts]
+        return [EventLog(g.row, g.component, time_sign * g.t, g.y) for g in out]
+
+    def first_times(self, time_sign: float = 1.0) -> list:
+        return [None if v is None else time_sign * v for v in self.t_first]
+
+
 def repeat_rows(p: dict, R: int, k: int, device) -> dict:
     """The parameters of the first ``R`` rows, each repeated ``k`` times (for :func:`on_grid`)."""
     return take(p, torch.arange(R, device=device).repeat_interleave(k))
