@@ -160,6 +160,7 @@ CLI = [
     ("verify.experiments", "--seeds", "0"),
     ("docs.build", "--only", "XYZ"),
     ("verify.bench", "--budget", "-1"),
+    ("verify.bench", "--only", "nonsense"),
     ("verify.experiments", "--wall", "0"),
     ("docs.build", "--results", "/no/such/results.json"),
     ("verify.all", "--json", "/"),

@@ -518,6 +518,9 @@ def report(rows) -> str:
     return "\n".join(lines)
 
 
+PROBLEMS = ("smooth", "arrival", "sign", "regression", "sign-regression", "memory")
+
+
 def main(argv=None) -> int:
     p = Parser(prog="python -m verify.bench", description=description(__doc__))
     add_device(p, "cuda adds a GPU column; the CPU column is always measured")
@@ -526,6 +529,8 @@ def main(argv=None) -> int:
                    help="wall-clock budget per baseline run in s, > 0 (default 60; 5 with --quick)")
     p.add_argument("--huge", type=positive(int), default=1_000_000,
                    help="trajectories for the GPU throughput row, > 0 (default 1000000)")
+    p.add_argument("--only", nargs="+", metavar="PROBLEM", choices=PROBLEMS,
+                   help=f"run only these problems, of {', '.join(PROBLEMS)} (default: all)")
     args = p.parse_args(argv)
     try:
         devices = [resolve_device("cpu")] + ([resolve_device("cuda")] if args.device == "cuda" else [])
@@ -545,9 +550,11 @@ def main(argv=None) -> int:
         "sign": lambda: bench_arrival(rows, 1.0, "sign q=1 (sliding)", 20 if args.quick else 100,
                                       devices, rtol, atol, budget),
         "regression": lambda: bench_regression(rows, 2 if args.quick else 20, devices, rtol, atol, budget),
-        "sign regression": lambda: bench_sign_regression(rows, 2 if args.quick else 10, rtol, atol),
+        "sign-regression": lambda: bench_sign_regression(rows, 2 if args.quick else 10, rtol, atol),
         "memory": lambda: bench_memory(rows, 1_000 if args.quick else 10_000, devices[-1], rtol, atol),
     }
+    if args.only:
+        stages = {k: v for k, v in stages.items() if k == "warm-up" or k in args.only}
     with tqdm(stages.items(), desc="benchmarks", unit="problem", file=sys.stderr, leave=False) as bar:
         for name, stage in bar:
             bar.set_postfix_str(name)
