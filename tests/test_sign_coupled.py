@@ -185,7 +185,8 @@ def test_singular_sliding_set_hands_over_to_the_filippov_ode():
 @pytest.mark.slow
 def test_paper_size_regression_to_t_50():
     """The paper's size: 300 coordinates, 100 Gaussian samples, L = 3, balanced start 0.05, 8
-    trajectories (5-sparse truths) to t = 50: every one succeeds within its event budget
+    trajectories (5-sparse truths) to t = 50 with the default call of ``simulate_parameter_flow``
+    (the exact sign flow): every one succeeds within its event budget
     (a few hundred events each) and ends stationary."""
     g = torch.Generator().manual_seed(0)
     X = torch.randn(100, 300, generator=g, dtype=torch.float64)
@@ -197,7 +198,8 @@ def test_paper_size_regression_to_t_50():
             (0.5 + torch.rand(5, generator=g, dtype=torch.float64))
         Y.append(X @ x_true)
     loss = LinearRegression(X, torch.stack(Y))
-    res = simulate_sign_flow(torch.full((8, 300, 3), 0.05, dtype=torch.float64), loss, 50.0, max_events=5_000)
+    res = simulate_parameter_flow(torch.full((8, 300, 3), 0.05, dtype=torch.float64), 1.0, loss, 50.0,
+                                  rtol=1e-12, atol=1e-14, max_steps=5_000)       # the default call: exact
     assert res.ok() and res.solution.nfev == 0 and int(res.solution.n_steps.max()) < 2000
     assert float(_stationarity(res, loss).max()) <= 1e-9
 
