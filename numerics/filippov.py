@@ -18,6 +18,21 @@ balance laws BAL-1/BAL-2 exact while sliding. A singular ``M_AA`` (more zero sur
 independent constraints, e.g. a regression at an interpolating point) takes the minimum-norm
 solution (pseudo-inverse of the column-equilibrated system).
 
+**Coinciding surfaces** (:class:`Groups`). Surfaces that are one surface up to sign,
+``sigma_k = s_k sigma_l`` on a set the flow keeps (the equal-magnitude factors of one
+coordinate under coupled decay), share one multiplier: ``mu_k = s_k nu_l``, ``u_k = s_k u_l``.
+With ``P`` the ``K x G`` matrix of the shares (``P_kl = s_k`` for ``k`` in group ``l``), ``nu``
+solves the folded system ``P^T M P nu = P^T c``. Why this is Filippov's convex combination:
+on the kept set the group's sign field is ``-s_k sign(sigma_l)``, a field with *one*
+discontinuity surface, and across one surface the convex combination is unique (the
+multiplier that makes ``d sigma_l / dt = 0``, when the folded pivot is nonzero). The unfolded
+``M_AA`` is blind to this: where the members' gradients are parallel too (two factors at 0
+whose coordinate's gradient sits at ``|d_i f| = nu`` because the other branch slides) it is
+singular and every split ``mu_k - mu_l`` solves it; rounding then picks one, the members part
+and the field jumps from call to call. Where ``M_AA`` is regular its unique solution is
+invariant under the swap of the members (a symmetry of the system on the kept set), so it
+already has equal shares: folding changes nothing there.
+
 **Active-set rule.** Surfaces that are reached (or found within tolerance of 0 while the
 field carries the state towards them) join ``A``;
 ``mu_A`` is solved; while some ``|mu_j| > 1`` the surface with the largest ``|mu_j|`` leaves
@@ -38,11 +53,43 @@ def surface_rate(M, c0, u):
     return c0 - (M @ u[..., None])[..., 0]
 
 
-def equivalent_control(M, c0, active, side):
-    """Multipliers ``mu`` ``(B, K)``: ``M_AA mu_A = c0_A - M_AI side_I`` per row, 0 off ``A``.
+class Groups:
+    """Surfaces that coincide up to sign, ``sigma_k = share_k sigma_lead(k)`` (see the module):
+    ``lead`` ``(B, K)`` the index of each surface's group leader (a leader leads itself),
+    ``share`` ``(B, K)`` the signs ``s_k`` (+1 on leaders)."""
+
+    def __init__(self, lead, share):
+        self.lead, self.share = lead, share
+        self.is_lead = lead == torch.arange(lead.shape[-1], device=lead.device)
+
+    def fold(self, M, c0):
+        """``(P^T M P, P^T c0)``, stored at the leaders' indices (0 elsewhere)."""
+        S = M * self.share[:, :, None] * self.share[:, None, :]
+        rows = torch.zeros_like(S).scatter_add_(1, self.lead[:, :, None].expand_as(S), S)
+        Mf = torch.zeros_like(S).scatter_add_(2, self.lead[:, None, :].expand_as(S), rows)
+        return Mf, torch.zeros_like(c0).scatter_add_(1, self.lead, self.share * c0)
+
+    def any(self, mask):
+        """A boolean per group (at its leader): whether some member is in ``mask``."""
+        hits = torch.zeros_like(mask, dtype=torch.int64).scatter_add_(1, self.lead, mask.long())
+        return hits > 0
+
+    def unfold(self, v):
+        """Per surface from per leader: ``share_k v_lead(k)`` (booleans: ``v_lead(k)``)."""
+        v = v.gather(1, self.lead)
+        return v if v.dtype == torch.bool else self.share * v
+
+
+def equivalent_control(M, c0, active, side, groups: Groups | None = None):
+    """Multipliers ``mu`` ``(B, K)``: ``M_AA mu_A = c0_A - M_AI side_I`` per row, 0 off ``A``
+    (folded by ``groups``: one multiplier per group of coinciding surfaces).
 
     ``M`` is ``(B, K, K)``, ``c0``/``side`` ``(B, K)``, ``active`` a boolean ``(B, K)``;
     ``side`` must be 0 on columns that do not move (frozen)."""
+    if groups is not None:
+        Mf, cf = groups.fold(M, c0)
+        mu = equivalent_control(Mf, cf, groups.any(active), side * groups.is_lead)
+        return groups.unfold(mu)
     if not bool(active.any()):
         return torch.zeros_like(c0)
     rows = active.any(1)
@@ -57,9 +104,9 @@ def equivalent_control(M, c0, active, side):
     sol = torch.linalg.lu_solve(lu, piv, rhs)[..., 0] / scale
     # an LU solve is exact enough unless the system is (numerically) singular; then the
     # minimum-norm solution is taken instead. Singular shows in the pivots, not in the solution:
-    # a consistent right-hand side (duplicate surfaces, e.g. the two equal factors of a
-    # balanced coordinate) gives bounded multipliers whose null-space part is rounding noise
-    # amplified by 1/pivot, which made the sliding field noisy at 1e-6 and the steps collapse.
+    # a consistent right-hand side (duplicate surfaces not folded into Groups, e.g. the
+    # opposite gradients of the two branches of a coordinate) gives bounded multipliers whose
+    # null-space part is rounding noise amplified by 1/pivot.
     pivots = lu.diagonal(dim1=-2, dim2=-1).abs()
     bad = (info != 0) | ~torch.isfinite(sol).all(1) | (pivots.amin(1) <= RCOND * pivots.amax(1))
     if bool(bad.any()):
@@ -69,7 +116,7 @@ def equivalent_control(M, c0, active, side):
     return out
 
 
-def resolve(M, c0, candidates, side, near=None):
+def resolve(M, c0, candidates, side, near=None, groups: Groups | None = None):
     """The active-set rule: ``(active, side, mu)`` from the candidate surfaces.
 
     Candidates whose multiplier cannot stay inside ``(-1, 1)`` leave one at a time (largest
@@ -77,7 +124,13 @@ def resolve(M, c0, candidates, side, near=None):
     every surface in ``near`` (on or next to its surface) outside the active set must move
     into its own side, ``side_j d sigma_j/dt >= 0``; one that is pulled back joins the
     active set and the rule runs again (single-surface logic: it then slides or crosses to
-    the other side). At most ``2K`` passes per row."""
+    the other side). At most ``2K`` passes per row. With ``groups`` the rule runs on the
+    folded system: a group joins, leaves and slides as one surface."""
+    if groups is not None:
+        Mf, cf = groups.fold(M, c0)
+        near = None if near is None else groups.any(near)
+        out = resolve(Mf, cf, groups.any(candidates), side * groups.is_lead, near)
+        return tuple(groups.unfold(v) for v in out)
     K = M.shape[-1]
     active, side = candidates.clone(), side.clone()
     near = candidates if near is None else near | candidates
@@ -99,4 +152,4 @@ def resolve(M, c0, candidates, side, near=None):
     return active, side, mu
 
 
-__all__ = ["equivalent_control", "resolve", "surface_rate"]
+__all__ = ["Groups", "equivalent_control", "resolve", "surface_rate"]
