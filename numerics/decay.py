@@ -20,8 +20,8 @@ Switching functions: decoupled, the gradient components ``d_i f`` and the factor
   coordinate, shared by its factors; coupled: one per factor, except that factors of one
   coordinate with equal ``|w_ik|`` share one: :meth:`DecayFlow.groups`), and the exit functions
   ``1 - |mu|`` are extra switching functions, so entering and leaving are located like
-  any other switch. Sides and sliding set are switching state (``p.switching["side"]``,
-  ``p.switching["slide"]``); whether the exits exist (:attr:`DecayFlow.hybrid`) is decided
+  any other switch. Sides, sliding set and groups are switching state (``p.switching["side"]``,
+  ``p.switching["slide"]``, coupled: ``p.switching["lead"]``, ``["share"]``); whether the exits exist (:attr:`DecayFlow.hybrid`) is decided
   when the flow is built, from the exponents ``q`` it is built for.
 
 ``nu = 0`` gives the undecayed flow with this full sliding rule (the plain flow of
@@ -140,8 +140,9 @@ class DecayFlow(DeepDiagonalFlow):
             return H * S[:, None, :], c0
         # d z/dt = J dw/dt + nu'(t) w with dw = -u and J the Hessian of F + nu |w|^2 / 2
         J = self._w_hessian(w, x, g, r, p)
-        J = J + nu[:, None, None] * torch.eye(J.shape[-1], dtype=J.dtype, device=J.device)
-        return J * live[:, None, :], self.nu_rate(t, p)[:, None] * w.reshape(w.shape[0], -1)
+        J.diagonal(dim1=-2, dim2=-1).add_(nu[:, None])
+        J = J if bool(live.all()) else J * live[:, None, :]
+        return J, self.nu_rate(t, p)[:, None] * w.reshape(w.shape[0], -1)
 
     def _factor_signs(self, r, mode):
         """``sign(r_ik)``, held at the frozen factor signs inside a step (decoupled)."""
@@ -156,7 +157,7 @@ class DecayFlow(DeepDiagonalFlow):
         u, slide = p.switching["side"], p.switching["slide"]
         if bool(slide.any()):
             M, c0 = self.control(t, w, x, g, r, nu, p, sign_r)
-            u = torch.where(slide, equivalent_control(M, c0, slide, u, self.groups(w)), u)
+            u = torch.where(slide, equivalent_control(M, c0, slide, u, self._groups(p)), u)
         return u
 
     # -- the ODE system -------------------------------------------------------------------
@@ -264,7 +265,7 @@ class DecayFlow(DeepDiagonalFlow):
         live = self._live(p)
         s = p.switching
         slide, side = s["slide"], s["side"]
-        groups = self.groups(w)
+        groups = self.groups(w)           # the flow keeps them: decided at events, like the sliding set
         leaving = slide & exit_hit
         side = torch.where(leaving, torch.sign(equivalent_control(M, c0, slide, side, groups)), side)
         sig = self.surfaces(w, g, r, nu)
@@ -281,8 +282,13 @@ class DecayFlow(DeepDiagonalFlow):
         active, side, _ = resolve(M, c0, cand, side, near, groups)
         coord = lambda a: a if self.decay == "decoupled" else a.reshape(-1, self.n, self.L).any(-1)  # noqa: E731
         new = coord(active & ~slide) & torch.isnan(s["t_slide"])
-        return dict(s, t_slide=torch.where(new, t[:, None], s["t_slide"]), slide=torch.where(q1, active, slide),
-                    side=torch.where(q1, side, s["side"]))
+        s = dict(s, t_slide=torch.where(new, t[:, None], s["t_slide"]), slide=torch.where(q1, active, slide),
+                 side=torch.where(q1, side, s["side"]))
+        return s if groups is None else dict(s, lead=groups.lead, share=groups.share)
+
+    def _groups(self, p):
+        """The groups of the switching state (coupled), or ``None``."""
+        return None if self.decay == "decoupled" else Groups(p.switching["lead"], p.switching["share"])
 
     def _scale(self, p):
         return p["g_scale"] if self.decay == "decoupled" else p["z_scale"]

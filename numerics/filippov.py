@@ -56,27 +56,36 @@ def surface_rate(M, c0, u):
 class Groups:
     """Surfaces that coincide up to sign, ``sigma_k = share_k sigma_lead(k)`` (see the module):
     ``lead`` ``(B, K)`` the index of each surface's group leader (a leader leads itself),
-    ``share`` ``(B, K)`` the signs ``s_k`` (+1 on leaders)."""
+    ``share`` ``(B, K)`` the signs ``s_k`` (+1 on leaders). Folded quantities are per group,
+    ``(B, G)`` with ``G`` the most groups of a row, numbered in the order of their leaders
+    (a row with fewer groups pads with empty ones, which never become active)."""
 
     def __init__(self, lead, share):
         self.lead, self.share = lead, share
         self.is_lead = lead == torch.arange(lead.shape[-1], device=lead.device)
+        self.group = (self.is_lead.long().cumsum(1) - 1).gather(1, lead)     # each surface's group
+        self.G = int(self.is_lead.sum(1).max())
 
     def fold(self, M, c0):
-        """``(P^T M P, P^T c0)``, stored at the leaders' indices (0 elsewhere)."""
+        """``(P^T M P, P^T c0)`` with ``P_kg = share_k`` where surface ``k`` is in group ``g``."""
+        B, K = self.group.shape
         S = M * self.share[:, :, None] * self.share[:, None, :]
-        rows = torch.zeros_like(S).scatter_add_(1, self.lead[:, :, None].expand_as(S), S)
-        Mf = torch.zeros_like(S).scatter_add_(2, self.lead[:, None, :].expand_as(S), rows)
-        return Mf, torch.zeros_like(c0).scatter_add_(1, self.lead, self.share * c0)
+        rows = M.new_zeros(B, self.G, K).scatter_add_(1, self.group[:, :, None].expand(B, K, K), S)
+        Mf = M.new_zeros(B, self.G, self.G).scatter_add_(2, self.group[:, None, :].expand(B, self.G, K), rows)
+        return Mf, self.leaders(self.share * c0, every=True)
+
+    def leaders(self, v, every: bool = False):
+        """Per group: the leader's ``v`` (``every``: the sum over the members)."""
+        v = v if every else v * self.is_lead
+        return v.new_zeros(v.shape[0], self.G).scatter_add_(1, self.group, v)
 
     def any(self, mask):
-        """A boolean per group (at its leader): whether some member is in ``mask``."""
-        hits = torch.zeros_like(mask, dtype=torch.int64).scatter_add_(1, self.lead, mask.long())
-        return hits > 0
+        """Per group: whether some member is in ``mask``."""
+        return self.leaders(mask.long(), every=True) > 0
 
     def unfold(self, v):
-        """Per surface from per leader: ``share_k v_lead(k)`` (booleans: ``v_lead(k)``)."""
-        v = v.gather(1, self.lead)
+        """Per surface from per group: ``share_k v_group(k)`` (booleans: ``v_group(k)``)."""
+        v = v.gather(1, self.group)
         return v if v.dtype == torch.bool else self.share * v
 
 
@@ -86,18 +95,20 @@ def equivalent_control(M, c0, active, side, groups: Groups | None = None):
 
     ``M`` is ``(B, K, K)``, ``c0``/``side`` ``(B, K)``, ``active`` a boolean ``(B, K)``;
     ``side`` must be 0 on columns that do not move (frozen)."""
-    if groups is not None:
-        Mf, cf = groups.fold(M, c0)
-        mu = equivalent_control(Mf, cf, groups.any(active), side * groups.is_lead)
-        return groups.unfold(mu)
-    if not bool(active.any()):
-        return torch.zeros_like(c0)
     rows = active.any(1)
-    M, c0, act, side = M[rows], c0[rows], active[rows], side[rows]
+    if not bool(rows.any()):
+        return torch.zeros_like(c0)
+    if groups is not None:
+        M, c0 = groups.fold(M, c0)
+        active, side = groups.any(active), groups.leaders(side)
+    every = bool(rows.all())
+    act = active
+    if not every:
+        M, c0, act, side = M[rows], c0[rows], active[rows], side[rows]
     c = surface_rate(M, c0, torch.where(act, torch.zeros_like(side), side))
     both = act[:, :, None] & act[:, None, :]
     eye = torch.eye(M.shape[-1], dtype=M.dtype, device=M.device)
-    Ma = torch.where(both, M, eye.expand_as(M))
+    Ma = torch.where(both, M, eye)
     scale = Ma.abs().amax(1).clamp_min(1e-300)                       # column equilibration
     Ms, rhs = Ma / scale[:, None, :], torch.where(act, c, 0.0)[..., None]
     lu, piv, info = torch.linalg.lu_factor_ex(Ms)
@@ -111,9 +122,10 @@ def equivalent_control(M, c0, active, side, groups: Groups | None = None):
     bad = (info != 0) | ~torch.isfinite(sol).all(1) | (pivots.amin(1) <= RCOND * pivots.amax(1))
     if bool(bad.any()):
         sol[bad] = (torch.linalg.pinv(Ms[bad], rtol=RCOND) @ rhs[bad])[..., 0] / scale[bad]
-    out = torch.zeros_like(active, dtype=c0.dtype)
-    out[rows] = torch.where(act, sol, 0.0)
-    return out
+    out = torch.where(act, sol, 0.0)
+    if not every:
+        out = torch.zeros_like(active, dtype=c0.dtype).index_put_((rows,), out)
+    return out if groups is None else groups.unfold(out)
 
 
 def resolve(M, c0, candidates, side, near=None, groups: Groups | None = None):
@@ -129,7 +141,7 @@ def resolve(M, c0, candidates, side, near=None, groups: Groups | None = None):
     if groups is not None:
         Mf, cf = groups.fold(M, c0)
         near = None if near is None else groups.any(near)
-        out = resolve(Mf, cf, groups.any(candidates), side * groups.is_lead, near)
+        out = resolve(Mf, cf, groups.any(candidates), groups.leaders(side), near)
         return tuple(groups.unfold(v) for v in out)
     K = M.shape[-1]
     active, side = candidates.clone(), side.clone()

@@ -280,7 +280,8 @@ def test_balanced_coupled_sliding_shares_one_multiplier_per_coordinate():
 @given(seed=st.integers(0, 2**31 - 1))
 def test_groups_fold_is_the_galerkin_projection_on_the_shares(seed):
     """:class:`numerics.filippov.Groups` folds ``(M, c0)`` to ``(P^T M P, P^T c0)`` with
-    ``P_kl = s_k`` for ``k`` in the group led by ``l``, and unfolds ``v`` to ``P v``."""
+    ``P_kg = s_k`` for ``k`` in group ``g`` (groups numbered by their leaders, padded to the
+    most groups of a row), and unfolds ``v`` to ``P v``."""
     g = torch.Generator().manual_seed(seed)
     B, K = 3, 6
     lead = torch.randint(0, K, (B, K), generator=g)
@@ -289,13 +290,18 @@ def test_groups_fold_is_the_galerkin_projection_on_the_shares(seed):
         lead = lead.gather(1, lead)                              # ... and leads itself
     share = torch.where(torch.rand(B, K, generator=g) < 0.5, -1.0, 1.0).double()
     share = torch.where(lead == torch.arange(K), 1.0, share)
-    P = torch.zeros(B, K, K, dtype=torch.float64)
-    P.scatter_(2, lead[..., None], share[..., None])
+    leaders = [sorted(set(row)) for row in lead.tolist()]
+    G = max(map(len, leaders))
+    P = torch.zeros(B, K, G, dtype=torch.float64)
+    for b in range(B):
+        for k in range(K):
+            P[b, k, leaders[b].index(int(lead[b, k]))] = share[b, k]
     M = torch.randn(B, K, K, generator=g, dtype=torch.float64)
     c0 = torch.randn(B, K, generator=g, dtype=torch.float64)
     groups = Groups(lead, share)
     Mf, cf = groups.fold(M, c0)
     torch.testing.assert_close(Mf, P.mT @ M @ P, rtol=1e-14, atol=1e-14)
     torch.testing.assert_close(cf, (P.mT @ c0[..., None])[..., 0], rtol=1e-14, atol=1e-14)
-    v = torch.randn(B, K, generator=g, dtype=torch.float64) * groups.is_lead
+    v = torch.randn(B, G, generator=g, dtype=torch.float64)
     torch.testing.assert_close(groups.unfold(v), (P @ v[..., None])[..., 0], rtol=0, atol=0)
+    torch.testing.assert_close(groups.leaders(c0), (P.mT.abs() @ (c0 * (lead == torch.arange(K)))[..., None])[..., 0])
