@@ -21,8 +21,9 @@ Switching functions: decoupled, the gradient components ``d_i f`` and the factor
   coordinate with equal ``|w_ik|`` share one: :meth:`DecayFlow.groups`), and the exit functions
   ``1 - |mu|`` are extra switching functions, so entering and leaving are located like
   any other switch. Sides, sliding set and groups are switching state (``p.switching["side"]``,
-  ``p.switching["slide"]``, coupled: ``p.switching["lead"]``, ``["share"]``); whether the exits exist (:attr:`DecayFlow.hybrid`) is decided
-  when the flow is built, from the exponents ``q`` it is built for.
+  ``["slide"]``, coupled also ``["lead"]``, ``["share"]``); whether the exits exist
+  (:attr:`DecayFlow.hybrid`) is decided when the flow is built, from the exponents ``q`` it
+  is built for.
 
 ``nu = 0`` gives the undecayed flow with this full sliding rule (the plain flow of
 :class:`numerics.flows.DeepDiagonalFlow` freezes separable coordinates instead, which is the
