@@ -17,11 +17,13 @@ Switching functions: decoupled, the gradient components ``d_i f`` and the factor
 * ``q = 1``: sign fields slide on their surfaces. The integrator tracks, per trajectory, the
   side ``u`` of every surface and the active (sliding) set; sliding velocities are the
   equivalent control of :mod:`numerics.filippov` (decoupled: one multiplier per
-  coordinate, shared by its factors; coupled: one per factor), and the exit functions
+  coordinate, shared by its factors; coupled: one per factor, except that factors of one
+  coordinate with equal ``|w_ik|`` share one: :meth:`DecayFlow.groups`), and the exit functions
   ``1 - |mu|`` are extra switching functions, so entering and leaving are located like
-  any other switch. Sides and sliding set are switching state (``p.switching["side"]``,
-  ``p.switching["slide"]``); whether the exits exist (:attr:`DecayFlow.hybrid`) is decided
-  when the flow is built, from the exponents ``q`` it is built for.
+  any other switch. Sides, sliding set and groups are switching state (``p.switching["side"]``,
+  ``["slide"]``, coupled also ``["lead"]``, ``["share"]``); whether the exits exist
+  (:attr:`DecayFlow.hybrid`) is decided when the flow is built, from the exponents ``q`` it
+  is built for.
 
 ``nu = 0`` gives the undecayed flow with this full sliding rule (the plain flow of
 :class:`numerics.flows.DeepDiagonalFlow` freezes separable coordinates instead, which is the
@@ -32,12 +34,14 @@ from __future__ import annotations
 
 import torch
 
-from .filippov import equivalent_control, resolve, surface_rate
+from .filippov import Groups, equivalent_control, resolve, surface_rate
 from .flows import DeepDiagonalFlow
 from .forward import jvp
 from .geometry import exclusive_prod, frozen_phi, pair_products
 from .integrate import Params
 from .modes import ModeLayout
+
+BALANCE_RTOL = 1e-13       # factors of a coordinate with |w| equal to this share one surface
 
 
 class DecayFlow(DeepDiagonalFlow):
@@ -88,6 +92,28 @@ class DecayFlow(DeepDiagonalFlow):
             return g
         return (g[..., None] * r + nu[:, None, None] * w).reshape(w.shape[0], -1)
 
+    def groups(self, w):
+        """Coupled: the factors of a coordinate with equal ``|w_ik|`` (to ``BALANCE_RTOL`` of the
+        coordinate's largest) as :class:`numerics.filippov.Groups`, shares
+        ``s_k = sign(w_ik w_il)`` (+1 at 0); decoupled: ``None`` (one surface per coordinate).
+
+        With ``|w_ik| = a`` for ``k`` in a group, ``r_ik = x_i w_ik / a^2`` and so
+        ``z_ik = w_ik (d_i f x_i / a^2 + nu)``: the members' surfaces coincide up to the
+        signs of ``w_ik`` (at ``a = 0`` with ``s = +1``: ``z_ik = 0`` for all of them), and the
+        shared multiplier ``mu_k = s_k nu`` moves every ``|w_ik|`` at the same rate, so the
+        group persists: a balanced start stays balanced to the last bit."""
+        if self.decay == "decoupled":
+            return None
+        B, n, L = w.shape
+        a = w.abs()
+        close = (a[..., :, None] - a[..., None, :]).abs() <= BALANCE_RTOL * a.amax(-1)[..., None, None]
+        lead = close.long().argmax(-1)                      # the first close factor (k itself at worst)
+        for _ in range(L - 1):                              # chains of close factors: one leader
+            lead = lead.gather(-1, lead)
+        share = torch.where(w * w.gather(-1, lead) < 0, -1.0, 1.0).to(w.dtype)
+        offset = L * torch.arange(n, device=w.device)[:, None]
+        return Groups((lead + offset).reshape(B, n * L), share.reshape(B, n * L))
+
     def _live(self, p):
         live = ~p.switching["frozen"]
         return live if self.decay == "decoupled" else live.repeat_interleave(self.L, 1)
@@ -115,8 +141,9 @@ class DecayFlow(DeepDiagonalFlow):
             return H * S[:, None, :], c0
         # d z/dt = J dw/dt + nu'(t) w with dw = -u and J the Hessian of F + nu |w|^2 / 2
         J = self._w_hessian(w, x, g, r, p)
-        J = J + nu[:, None, None] * torch.eye(J.shape[-1], dtype=J.dtype, device=J.device)
-        return J * live[:, None, :], self.nu_rate(t, p)[:, None] * w.reshape(w.shape[0], -1)
+        J.diagonal(dim1=-2, dim2=-1).add_(nu[:, None])
+        J = J if bool(live.all()) else J * live[:, None, :]
+        return J, self.nu_rate(t, p)[:, None] * w.reshape(w.shape[0], -1)
 
     def _factor_signs(self, r, mode):
         """``sign(r_ik)``, held at the frozen factor signs inside a step (decoupled)."""
@@ -131,7 +158,7 @@ class DecayFlow(DeepDiagonalFlow):
         u, slide = p.switching["side"], p.switching["slide"]
         if bool(slide.any()):
             M, c0 = self.control(t, w, x, g, r, nu, p, sign_r)
-            u = torch.where(slide, equivalent_control(M, c0, slide, u), u)
+            u = torch.where(slide, equivalent_control(M, c0, slide, u, self._groups(p)), u)
         return u
 
     # -- the ODE system -------------------------------------------------------------------
@@ -239,24 +266,30 @@ class DecayFlow(DeepDiagonalFlow):
         live = self._live(p)
         s = p.switching
         slide, side = s["slide"], s["side"]
+        groups = self.groups(w)           # the flow keeps them: decided at events, like the sliding set
         leaving = slide & exit_hit
-        side = torch.where(leaving, torch.sign(equivalent_control(M, c0, slide, side)), side)
+        side = torch.where(leaving, torch.sign(equivalent_control(M, c0, slide, side, groups)), side)
         sig = self.surfaces(w, g, r, nu)
         # Surfaces within the band count as reached only while the field carries the state
         # towards them (a surface just left is within the band for a while: admitting it would
         # make the state slide off its surface, at the band's distance); a surface behind its
         # side was crossed unseen. A surface whose exit fired (|mu| reached 1) leaves to the side
         # sign(mu): it is not re-admitted at the same instant on a rounding-level |mu| < 1.
-        rate = surface_rate(M, c0, torch.where(slide, equivalent_control(M, c0, slide, side), side))
+        rate = surface_rate(M, c0, torch.where(slide, equivalent_control(M, c0, slide, side, groups), side))
         band = (sig.abs() <= self.stationary_tol * self._scale(p)[:, None]) & (side * rate <= 0)
         near = (band | (side * sig < 0)) & live & q1 & ~leaving
         cand = ((slide & ~leaving) | hit | near) & live & q1
         side = torch.where(live, side, torch.zeros_like(side))
-        active, side, _ = resolve(M, c0, cand, side, near)
+        active, side, _ = resolve(M, c0, cand, side, near, groups)
         coord = lambda a: a if self.decay == "decoupled" else a.reshape(-1, self.n, self.L).any(-1)  # noqa: E731
         new = coord(active & ~slide) & torch.isnan(s["t_slide"])
-        return dict(s, t_slide=torch.where(new, t[:, None], s["t_slide"]), slide=torch.where(q1, active, slide),
-                    side=torch.where(q1, side, s["side"]))
+        s = dict(s, t_slide=torch.where(new, t[:, None], s["t_slide"]), slide=torch.where(q1, active, slide),
+                 side=torch.where(q1, side, s["side"]))
+        return s if groups is None else dict(s, lead=groups.lead, share=groups.share)
+
+    def _groups(self, p):
+        """The groups of the switching state (coupled), or ``None``."""
+        return None if self.decay == "decoupled" else Groups(p.switching["lead"], p.switching["share"])
 
     def _scale(self, p):
         return p["g_scale"] if self.decay == "decoupled" else p["z_scale"]

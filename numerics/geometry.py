@@ -58,12 +58,10 @@ __all__ = ["exclusive_prod", "exclusive_products", "frozen_phi", "phi"]
 
 
 def pair_products(w: torch.Tensor) -> torch.Tensor:
-    """``prod_{m not in {k, l}} w_m`` as ``(..., L, L)`` (0 on the diagonal), without division."""
+    """``prod_{m not in {k, l}} w_m`` as ``(..., L, L)`` (0 on the diagonal), without division:
+    row ``k`` is :func:`exclusive_prod` of ``w`` with ``w_k`` replaced by 1 (the same products,
+    in the same order, as over the factors other than ``k``)."""
     L = w.shape[-1]
-    rows = []
-    for k in range(L):
-        rest = torch.cat([w[..., :k], w[..., k + 1:]], -1)
-        ex = exclusive_prod(rest) if L > 1 else rest
-        zero = torch.zeros_like(w[..., :1])
-        rows.append(torch.cat([ex[..., :k], zero, ex[..., k:]], -1))
-    return torch.stack(rows, -2)
+    eye = torch.eye(L, dtype=torch.bool, device=w.device)
+    rows = torch.where(eye, torch.ones_like(w)[..., None, :], w[..., None, :])
+    return torch.where(eye, torch.zeros_like(rows), exclusive_prod(rows))

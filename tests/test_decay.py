@@ -11,11 +11,12 @@ from hypothesis import strategies as st
 
 import theory
 from numerics._generated import torch_kernels as K
-from numerics.filippov import equivalent_control
+from numerics.filippov import Groups, equivalent_control, surface_rate
+from numerics.geometry import exclusive_prod
 from numerics.integrate import STEP_BUDGET
 from numerics.losses import LinearRegression, SeparableQuadratic
 from numerics.sign import simulate_sign_flow
-from numerics.simulate import simulate_parameter_flow
+from numerics.simulate import simulate_parameter_flow, simulate_two_branch_flow
 
 SCHEDULES = {"constant": (None, lambda t: t),
              "harmonic": (lambda t: 1 / (1 + t), lambda t: math.log1p(t)),
@@ -216,8 +217,9 @@ def test_a_surface_just_left_is_not_readmitted_off_its_surface():
 @settings(max_examples=30, deadline=None)
 @given(seed=st.integers(0, 2**31 - 1))
 def test_equivalent_control_on_a_rank_deficient_consistent_system_is_the_minimum_norm_one(seed):
-    """Duplicate sliding surfaces (the two equal factors of a balanced coordinate under coupled
-    decay) make ``M_AA`` singular with a consistent right-hand side. An LU solve then returns
+    """Duplicate sliding surfaces not folded into groups (the opposite gradients ``d_i f`` and
+    ``-d_i f`` of a coordinate's two branches under decoupled decay) make ``M_AA`` singular with a
+    consistent right-hand side. An LU solve then returns
     bounded multipliers whose null-space part is rounding noise times 1/pivot (found: the sliding
     field of a ``verify.experiments`` batch changed by 2.7e-6 under a 1e-14 perturbation, and
     its steps collapsed); the multipliers must be the minimum-norm ones of the column-equilibrated
@@ -233,3 +235,73 @@ def test_equivalent_control_on_a_rank_deficient_consistent_system_is_the_minimum
     scale = M.abs().amax(0)                                  # the column equilibration of the solve
     expected = (torch.linalg.pinv(M / scale, rtol=1e-10) @ c0) / scale
     assert float((mu - expected).abs().max()) <= 1e-9 * float(expected.abs().max())
+
+
+def test_balanced_coupled_sliding_shares_one_multiplier_per_coordinate():
+    """Coupled decay, q = 1, the two-branch model from a balanced start: where a coordinate's
+    u-branch slides (``d_i f = -nu``) its v-branch sits at 0 with ``-d_i f = nu``, and the two
+    surfaces ``z_vk = nu (v_k1 + v_k2)`` of its factors coincide: the per-factor ``M_AA`` is
+    singular, the integrator's stage perturbations split the factors' multipliers and the steps
+    collapsed (the old rule spent 253 steps to reach t = 0.53 here; the experiments' L = 2
+    coupled batches stopped on their budget). Equal factors share one multiplier
+    (:meth:`numerics.decay.DecayFlow.groups`): the run finishes within a step budget, the
+    balance is kept to the last bit, and the end state satisfies the Filippov conditions."""
+    g = torch.Generator().manual_seed(0)
+    X = torch.randn(2, 4, generator=g, dtype=torch.float64)
+    loss = LinearRegression(X, X @ torch.tensor([1.0, -0.8, 0, 0], dtype=torch.float64))
+    w0 = torch.full((1, 4, 2), 0.1, dtype=torch.float64)
+    rtol = 1e-9
+    res = simulate_two_branch_flow(w0, w0, 1.0, loss, 5.0, decay="coupled", nu=1e-3, rtol=rtol, atol=1e-12,
+                                   max_steps=100)
+    assert res.ok()
+    flow, w, t = res.system, res.w, res.t
+    assert bool((w[..., 0].abs() == w[..., 1].abs()).all())
+    p = flow.initialize(torch.cat([w0, w0], 1).reshape(1, -1), res.solution.params)     # z_scale
+    p = p.with_switching(res.solution.switching)
+    x = w.prod(-1)
+    grad, r, nu = flow.loss.grad(x, p), exclusive_prod(w), flow.nu(t, p)
+    slide, side = p.switching["slide"], p.switching["side"]
+    z = flow.surfaces(w, grad, r, nu)
+    M, c0 = flow.control(t, w, x, grad, r, nu, p)
+    # the degenerate case is reached: per factor, the sliding system is singular
+    s = torch.linalg.svdvals(M[0][slide[0]][:, slide[0]])
+    assert float(s[-1]) <= 1e-12 * float(s[0])
+    mu = equivalent_control(M, c0, slide, side, flow.groups(w))
+    rate = surface_rate(M, c0, torch.where(slide, mu, side))
+    scale = float((M.abs() @ torch.where(slide, mu, side).abs()[..., None]).max())
+    assert float(z[slide].abs().max()) <= 100 * rtol * float(p["z_scale"].max())    # on the surfaces
+    assert float(rate[slide].abs().max()) <= 1e-12 * scale                         # the field is tangent
+    assert float(mu[slide].abs().max()) <= 1                                       # a convex combination
+    shared = mu.reshape(1, 8, 2)
+    assert bool((shared[..., 0].abs() == shared[..., 1].abs()).all())              # one multiplier per coordinate
+
+
+@settings(max_examples=20, deadline=None)
+@given(seed=st.integers(0, 2**31 - 1))
+def test_groups_fold_is_the_galerkin_projection_on_the_shares(seed):
+    """:class:`numerics.filippov.Groups` folds ``(M, c0)`` to ``(P^T M P, P^T c0)`` with
+    ``P_kg = s_k`` for ``k`` in group ``g`` (groups numbered by their leaders, padded to the
+    most groups of a row), and unfolds ``v`` to ``P v``."""
+    g = torch.Generator().manual_seed(seed)
+    B, K = 3, 6
+    lead = torch.randint(0, K, (B, K), generator=g)
+    lead = torch.minimum(lead, torch.arange(K))                  # a leader precedes its members
+    for _ in range(K):
+        lead = lead.gather(1, lead)                              # ... and leads itself
+    share = torch.where(torch.rand(B, K, generator=g) < 0.5, -1.0, 1.0).double()
+    share = torch.where(lead == torch.arange(K), 1.0, share)
+    leaders = [sorted(set(row)) for row in lead.tolist()]
+    G = max(map(len, leaders))
+    P = torch.zeros(B, K, G, dtype=torch.float64)
+    for b in range(B):
+        for k in range(K):
+            P[b, k, leaders[b].index(int(lead[b, k]))] = share[b, k]
+    M = torch.randn(B, K, K, generator=g, dtype=torch.float64)
+    c0 = torch.randn(B, K, generator=g, dtype=torch.float64)
+    groups = Groups(lead, share)
+    Mf, cf = groups.fold(M, c0)
+    torch.testing.assert_close(Mf, P.mT @ M @ P, rtol=1e-14, atol=1e-14)
+    torch.testing.assert_close(cf, (P.mT @ c0[..., None])[..., 0], rtol=1e-14, atol=1e-14)
+    v = torch.randn(B, G, generator=g, dtype=torch.float64)
+    torch.testing.assert_close(groups.unfold(v), (P @ v[..., None])[..., 0], rtol=0, atol=0)
+    torch.testing.assert_close(groups.leaders(c0), (P.mT.abs() @ (c0 * (lead == torch.arange(K)))[..., None])[..., 0])
