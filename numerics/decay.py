@@ -33,10 +33,11 @@ from __future__ import annotations
 import torch
 
 from .filippov import equivalent_control, resolve, surface_rate
-from .flows import DeepDiagonalFlow
+from .flows import DeepDiagonalFlow, frozen_slope
 from .forward import jvp
 from .geometry import exclusive_prod, frozen_phi, pair_products
 from .integrate import Params
+from .jacobians import decay_jacobian
 from .modes import ModeLayout
 
 
@@ -53,7 +54,11 @@ class DecayFlow(DeepDiagonalFlow):
         self.hybrid = q is not None and bool((torch.as_tensor(q) == 1).any())    # some trajectory has q = 1
         self.layout = self.mode_layout()
 
-    stiff_capable = False      # the decay fields' Jacobians are not derived: explicit stepper only
+    @property
+    def stiff_capable(self) -> bool:
+        """The Jacobian is derived for ``q > 1`` (:meth:`jacobian`); the sign fields of ``q = 1``
+        rows (:attr:`hybrid`) slide instead."""
+        return not self.hybrid and self.q_uniform != 1.0 and super().stiff_capable
 
     def mode_layout(self) -> ModeLayout:
         """Switching blocks: the surfaces (``K``), the factors (``n L``, decoupled) and, when some
@@ -163,6 +168,23 @@ class DecayFlow(DeepDiagonalFlow):
         if not self.smooth:
             dw = dw * (~p.switching["frozen"])[..., None]
         return self._with_extras(dw.reshape(B, -1), x, g, p)
+
+    def jacobian(self, t, y, p, mode):
+        """``d(dw/dt)/dw`` ``(B, nL, nL)`` of the ``q > 1`` field with the mode frozen
+        (:func:`numerics.jacobians.decay_jacobian`); ``None`` where not :attr:`stiff_capable`."""
+        if not self.stiff_capable:
+            return None
+        w, x, g, r, nu = self._geometry(t, y, p)
+        B, n, L = w.shape
+        coupled = self.decay == "coupled"
+        arg = g[..., None] * r + nu[:, None, None] * w if coupled else g[..., None] * r
+        if mode is None:
+            sigma = None
+        else:
+            sigma = self.layout.block(mode, "surfaces").reshape(B, n, L) if coupled else self.held_signs(mode)
+        slope = frozen_slope(arg, self.q_of(p, 2), sigma)
+        return decay_jacobian(r, pair_products(w), g, self.loss.hess(x, p), slope, ~p.switching["frozen"], nu,
+                              coupled)
 
     def switches(self, t, y, p):
         if self.smooth:
