@@ -14,6 +14,7 @@ from numerics.decay import DecayFlow
 from numerics.integrate import Params
 from numerics.losses import LinearRegression, SeparableQuadratic
 from numerics.simulate import default_method, flow_options, setup_run, simulate_parameter_flow
+from theory.jacobians import decay_jacobian as decay_jacobian_derivation
 
 F64 = torch.float64
 SCHEDULES = {"constant": None, "harmonic": lambda t: 1 / (1 + t)}
@@ -21,6 +22,13 @@ SCHEDULES = {"constant": None, "harmonic": lambda t: 1 / (1 + t)}
 
 def _regression(n, samples, g):
     return LinearRegression(torch.randn(samples, n, generator=g, dtype=F64), torch.randn(samples, generator=g, dtype=F64))
+
+
+def test_theory_derives_the_decay_chain_rule():
+    """``theory.jacobians.decay_jacobian`` differentiates both fields symbolically (``n = L = 2``,
+    any ``Phi``) and asserts the assembled form that :func:`numerics.jacobians.decay_jacobian` computes."""
+    der, claim = decay_jacobian_derivation.__wrapped__()
+    assert len(der.steps) == 2 and der.steps[-1].expr.rhs == claim
 
 
 def _field_jacobian(system, t, state, p, mode):
