@@ -43,13 +43,33 @@ def mirror_jacobian_low_rank(U, c, slope, mobility, mobility_prime, phi_g, activ
                                torch.where(active, slope * mobility, zero), U, c)
 
 
+def _product_jacobian(r, pair, g, H):
+    """``dz_ik/dw_jl = r_ik H_ij r_jl + [i = j] g_i pair_ikl`` of ``z_ik = g_i r_ik``, ``(B, n, L, n, L)``."""
+    n = r.shape[1]
+    dz = r[:, :, :, None, None] * H[:, :, None, :, None] * r[:, None, None, :, :]
+    idx = torch.arange(n, device=r.device)
+    dz[:, idx, :, idx, :] += (g[..., None, None] * pair).transpose(0, 1)
+    return dz
+
+
 def parameter_jacobian(r, pair, g, H, slope, active):
     """``d/dw`` of ``dw_ik/dt = -phi_q(z_ik)``, ``z_ik = g_i r_ik``, ``r`` the exclusive products
     ``(B, n, L)``, ``pair`` the pair products ``prod_{m != k, l} w_im`` ``(B, n, L, L)``:
     ``J = -diag(phi_q'(z)) (r_ik H_ij r_jl + [i = j] g_i pair_ikl)`` as ``(B, nL, nL)``."""
     B, n, L = r.shape
-    dz = r[:, :, :, None, None] * H[:, :, None, :, None] * r[:, None, None, :, :]
-    idx = torch.arange(n, device=r.device)
-    dz[:, idx, :, idx, :] += (g[..., None, None] * pair).transpose(0, 1)
-    J = -(slope * active[..., None])[..., None, None] * dz
+    J = -(slope * active[..., None])[..., None, None] * _product_jacobian(r, pair, g, H)
     return J.reshape(B, n * L, n * L)
+
+
+def decay_jacobian(r, pair, g, H, slope, active, nu, coupled: bool):
+    """``d/dw`` of the weight-decay fields (:func:`theory.jacobians.decay_jacobian`), ``nu`` ``(B,)``,
+    ``slope`` the ``phi_q'`` of the field's argument: decoupled ``dw/dt = -phi_q(z) - nu w``,
+    ``J = -diag(phi_q'(z)) dz/dw - nu I``; coupled ``dw/dt = -phi_q(z + nu w)``,
+    ``J = -diag(phi_q'(z + nu w)) (dz/dw + nu I)``; rows of inactive coordinates are 0."""
+    B, n, L = r.shape
+    live = (slope * active[..., None]).reshape(B, n * L, 1)
+    dz = _product_jacobian(r, pair, g, H).reshape(B, n * L, n * L)
+    eye = torch.eye(n * L, dtype=r.dtype, device=r.device) * nu[:, None, None]
+    if coupled:
+        return -live * (dz + eye)
+    return -live * dz - eye * active.repeat_interleave(L, 1)[..., None]
