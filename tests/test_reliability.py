@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -119,3 +120,23 @@ def test_cpu_and_cuda_results_agree(tmp_path):
     ra, rb = (json.loads(p.read_text())["results"] for p in (a, b))
     for x, y in zip(ra, rb):
         assert x["passed"] and y["passed"]
+
+
+def test_ctrl_c_swallowed_by_a_library_still_stops_after_the_check(monkeypatch, capsys):
+    """Ctrl-C during a check whose code swallows the ``KeyboardInterrupt`` (a bare ``except:``
+    in third-party code): the run still stops after that check, reports it and exits 130."""
+    load_checks()
+    check = REGISTRY["DEC-1"]
+
+    def swallowing(ctx):
+        try:
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(1.0)                   # the handler raises here
+        except KeyboardInterrupt:
+            pass
+        return check.fn(ctx)
+    monkeypatch.setitem(REGISTRY, "DEC-1", dataclasses.replace(check, fn=swallowing))
+    assert verify_all.main(["--only", "DEC-1", "OPT-2"]) == 130
+    out = capsys.readouterr()
+    assert "interrupted" in out.err and "DEC-1" in out.out and "OPT-2" not in out.out
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler      # the handler is put back
