@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import signal
@@ -70,8 +69,11 @@ def test_json_write_is_atomic(tmp_path, monkeypatch):
 
 def test_ctrl_c_prints_the_results_so_far(tmp_path):
     out = tmp_path / "partial.json"
+    # SIGINT as in a terminal: a run started in the background inherits it ignored (a shell's `cmd &`),
+    # and Python then leaves it ignored (no KeyboardInterrupt), whatever verify.all does
     proc = subprocess.Popen([sys.executable, "-m", "verify.all", "--json", str(out)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     seen, char = "", "?"
     deadline = time.monotonic() + HANG_GUARD_S
     while "[ 2/" not in seen and char and time.monotonic() < deadline:      # the first check has finished
@@ -121,22 +123,3 @@ def test_cpu_and_cuda_results_agree(tmp_path):
     for x, y in zip(ra, rb):
         assert x["passed"] and y["passed"]
 
-
-def test_ctrl_c_swallowed_by_a_library_still_stops_after_the_check(monkeypatch, capsys):
-    """Ctrl-C during a check whose code swallows the ``KeyboardInterrupt`` (a bare ``except:``
-    in third-party code): the run still stops after that check, reports it and exits 130."""
-    load_checks()
-    check = REGISTRY["DEC-1"]
-
-    def swallowing(ctx):
-        try:
-            os.kill(os.getpid(), signal.SIGINT)
-            time.sleep(1.0)                   # the handler raises here
-        except KeyboardInterrupt:
-            pass
-        return check.fn(ctx)
-    monkeypatch.setitem(REGISTRY, "DEC-1", dataclasses.replace(check, fn=swallowing))
-    assert verify_all.main(["--only", "DEC-1", "OPT-2"]) == 130
-    out = capsys.readouterr()
-    assert "interrupted" in out.err and "DEC-1" in out.out and "OPT-2" not in out.out
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler      # the handler is put back

@@ -11,11 +11,9 @@ from __future__ import annotations
 import json
 import math
 import os
-import signal
 import sys
 import tempfile
 import textwrap
-import threading
 import time
 from importlib import metadata
 
@@ -156,27 +154,6 @@ def listing(ids, wide: bool = False) -> str:
     return "\n".join(lines)
 
 
-class Interrupts(list):
-    """The Ctrl-C presses (SIGINT) of a run: each raises ``KeyboardInterrupt`` at once, as by
-    default, and is remembered, so that a run stops after the current check even where
-    third-party code (a bare ``except:``) swallowed the exception. ``restore()`` puts the
-    previous handler back."""
-
-    def __init__(self):
-        super().__init__()
-        self.previous = None
-        if threading.current_thread() is threading.main_thread():
-            self.previous = signal.signal(signal.SIGINT, self.handle)
-
-    def handle(self, signum, frame):
-        self.append(signum)
-        raise KeyboardInterrupt
-
-    def restore(self):
-        if self.previous is not None:
-            signal.signal(signal.SIGINT, self.previous)
-
-
 def main(argv=None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     load_checks()
@@ -194,7 +171,6 @@ def main(argv=None) -> int:
     results: list[Result] = []
     start = time.perf_counter()
     interrupted = False
-    requested = Interrupts()
     try:
         with tqdm(ids, desc="checks", unit="check", file=sys.stderr, leave=False) as bar:
             for k, i in enumerate(bar, 1):
@@ -202,13 +178,9 @@ def main(argv=None) -> int:
                 r = REGISTRY[i].run(ctx)
                 results.append(r)
                 bar.write(f"[{k:>2}/{len(ids)}] {i:<7} {status_of(r)} ({r.seconds:.1f} s)", file=sys.stderr)
-                if requested:             # Ctrl-C came while some library swallowed the KeyboardInterrupt
-                    raise KeyboardInterrupt
     except KeyboardInterrupt:
         interrupted = True
         sys.stderr.write("\ninterrupted: results so far\n")
-    finally:
-        requested.restore()
     total = time.perf_counter() - start
     print(wide_table(results) if args.wide else table(results))
     if args.mutate:
