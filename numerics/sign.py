@@ -48,7 +48,7 @@ from .decay import DecayFlow
 from .flows import check_loss
 from .geometry import exclusive_prod
 from .integrate import EVENT, STEP_BUDGET, SUCCESS, WALL_BUDGET, Event, Solution, integrate
-from .integrate.events import EventRecord, crossed, event_values, first_crossing, on_grid, repeat_rows
+from .integrate.events import EventRecord, event_values, first_crossing, on_grid, repeat_rows
 from .integrate.rows import put_rows, take
 from .losses import check_dimension
 from .polynomials import first_downcrossing, product_polynomial
@@ -128,10 +128,7 @@ class _SignRun:
         terminal event fired, per row."""
         terminal = torch.zeros(len(idx), dtype=torch.bool, device=self.dev)
         for j, e in enumerate(self.events):
-            fired = crossed(event_values(e, t0, y0, pr), event_values(e, t1, y1, pr), e.direction)
-            self.fired.record(j, idx, fired, t1, y1)
-            if e.terminal:
-                terminal |= fired.any(1)
+            terminal |= self.fired.fire(j, e, idx, event_values(e, t0, y0, pr), event_values(e, t1, y1, pr), t1, y1)
         if self.ys is not None:
             te = self.t_eval[idx]
             inside = (te > t0[:, None]) & (te <= t1[:, None])

@@ -289,10 +289,7 @@ class _Run:
         rows = s.idx[a]
         for j, e in enumerate(self.events):
             g_now = event_values(e, t_cut, y_judge, pa)
-            fired = crossed(g0[j], g_now, e.direction)
-            self.fired.record(j, rows, fired, t_cut, y_cut)
-            if e.terminal:
-                terminal |= fired.any(1)
+            terminal |= self.fired.fire(j, e, rows, g0[j], g_now, t_cut, y_cut)
             g_all = s.gev[j].clone()
             g_all[a] = g_now
             s.gev[j] = g_all

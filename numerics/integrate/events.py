@@ -77,6 +77,13 @@ class EventRecord:
         r_i, k_i = fired.nonzero(as_tuple=True)
         self.parts[j].append((rows[r_i], k_i, t[r_i], y[r_i]))
 
+    def fire(self, j: int, event: Event, rows, g_old, g_new, t, y):
+        """Record event ``j`` where its values went from ``g_old`` to ``g_new`` through 0 (at
+        times ``t``, states ``y``); which of the ``rows`` it stops (a terminal event that fired)."""
+        fired = crossed(g_old, g_new, event.direction)
+        self.record(j, rows, fired, t, y)
+        return fired.any(1) & event.terminal
+
     def merge(self, rows, t_events, y_events, logs):
         """The firings of a later sub-run over trajectories ``rows`` (its ``Solution.t_events``,
         ``y_events`` and ``event_log``, forward in time, rows local)."""
