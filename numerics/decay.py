@@ -150,6 +150,13 @@ class DecayFlow(DeepDiagonalFlow):
         J = J if bool(live.all()) else J * live[:, None, :]
         return J, self.nu_rate(t, p)[:, None] * w.reshape(w.shape[0], -1)
 
+    def held_signs(self, mode):
+        """Coupled: the signs of the surfaces ``d_i f r_ik + nu w_ik``; decoupled: those of
+        :class:`~numerics.flows.DeepDiagonalFlow` (``sign(d_i f) prod_{j != k} sign(w_ij)``)."""
+        if self.decay == "coupled":
+            return self.layout.block(mode, "surfaces").reshape(mode.shape[0], self.n, self.L)
+        return super().held_signs(mode)
+
     def _factor_signs(self, r, mode):
         """``sign(r_ik)``, held at the frozen factor signs inside a step (decoupled)."""
         if mode is None:
@@ -176,14 +183,9 @@ class DecayFlow(DeepDiagonalFlow):
         if self.q_uniform != 1.0:
             q = self.q_of(p, 2)
             if self.decay == "decoupled":
-                sigma = None
-                if mode is not None:
-                    factors = self.layout.block(mode, "factors").reshape(B, n, L)
-                    sigma = self.layout.block(mode, "gradient")[..., None] * exclusive_prod(factors)
-                dw = -frozen_phi(g[..., None] * r, q, sigma) - nu[:, None, None] * w
+                dw = -frozen_phi(g[..., None] * r, q, self.held(mode)) - nu[:, None, None] * w
             else:
-                sigma = None if mode is None else self.layout.block(mode, "surfaces").reshape(B, n, L)
-                dw = -frozen_phi(g[..., None] * r + nu[:, None, None] * w, q, sigma)
+                dw = -frozen_phi(g[..., None] * r + nu[:, None, None] * w, q, self.held(mode))
         if some_sign:
             sign_r = self._factor_signs(r, mode) if self.decay == "decoupled" else None
             u = self._u(t, w, x, g, r, nu, p, sign_r)
@@ -205,11 +207,7 @@ class DecayFlow(DeepDiagonalFlow):
         B, n, L = w.shape
         coupled = self.decay == "coupled"
         arg = g[..., None] * r + nu[:, None, None] * w if coupled else g[..., None] * r
-        if mode is None:
-            sigma = None
-        else:
-            sigma = self.layout.block(mode, "surfaces").reshape(B, n, L) if coupled else self.held_signs(mode)
-        slope = frozen_slope(arg, self.q_of(p, 2), sigma)
+        slope = frozen_slope(arg, self.q_of(p, 2), self.held(mode))
         return decay_jacobian(r, pair_products(w), g, self.loss.hess(x, p), slope, ~p.switching["frozen"], nu,
                               coupled)
 

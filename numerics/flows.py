@@ -22,20 +22,21 @@ import torch
 
 from . import forward
 from ._generated import torch_kernels as K
-from .geometry import exclusive_prod, exclusive_products, frozen_phi, pair_products, phi
+from .geometry import exclusive_prod, exclusive_products, frozen_phi, hold, pair_products
 from .integrate import ODESystem, Params
 from .jacobians import mirror_jacobian, mirror_jacobian_low_rank, parameter_jacobian, steepest_slope
 from .losses import Loss
 from .modes import ModeLayout
 
 
-def frozen_slope(z, q, sigma):
-    """``d/dz`` of the frozen map ``sigma |z|^(q-1)`` (:func:`frozen_phi`): ``sigma sign(z) phi_q'(z)``,
-    ``phi_q'(z)`` where the sign is not held or ``z = 0``."""
+def frozen_slope(z, q, held):
+    """``d/dz`` of the frozen map ``sigma |z|^(q-1)`` (:func:`frozen_phi`, ``held`` a
+    :class:`~numerics.geometry.Held` or ``None``): ``sigma sign(z) phi_q'(z)``, ``phi_q'(z)``
+    where the sign is not held or ``z = 0``."""
     slope = steepest_slope(z, q)
-    if sigma is None:
+    if held is None:
         return slope
-    flip = (sigma != 0) & (z != 0) & (sigma != torch.sign(z))
+    flip = held.fixed & (z != 0) & (held.sigma != torch.sign(z))
     return torch.where(flip, -slope, slope)
 
 
@@ -102,6 +103,7 @@ class Flow(ODESystem):
         self.layout = ModeLayout(gradient=n)      # the blocks of switches(), mode and hit
         self.q_uniform = uniform_exponent(q)
         self.stationary_tol = stationary_tol
+        self._held = None                         # (mode, its version, Held): see held()
 
     @property
     def stiff_capable(self) -> bool:
@@ -117,6 +119,24 @@ class Flow(ODESystem):
     @property
     def smooth(self) -> bool:
         return self.q_uniform == 2.0
+
+    def held_signs(self, mode):
+        """The signs ``sigma`` the frozen ``mode`` holds for ``phi_q``'s argument (0: not held):
+        here ``sign(d_i f)``."""
+        return self.layout.block(mode, "gradient")
+
+    def held(self, mode):
+        """:func:`~numerics.geometry.hold` of :meth:`held_signs`, or ``None`` for no mode. The
+        driver passes one mode tensor to every stage of a step, so it is built once per step:
+        kept for the last mode tensor seen, while that tensor is unchanged (its version)."""
+        if mode is None:
+            return None
+        memo = self._held
+        if memo is not None and memo[0] is mode and memo[1] == mode._version:
+            return memo[2]
+        value = hold(self.held_signs(mode))
+        self._held = (mode, mode._version, value)
+        return value
 
     def gradient_switches(self, g, p):
         """The gradient components ``d_i f`` as switching functions (0 where not one).
@@ -246,7 +266,7 @@ class DeepDiagonalFlow(Flow):
         else:
             z = g[..., None] * torch.stack(others, -1)
             q = self.q_uniform if self.q_uniform is not None else p["q"][:, None, None]
-            dw = phi(z, q) if mode is None else frozen_phi(z, q, self.held_signs(mode))
+            dw = frozen_phi(z, q, self.held(mode))
             dw = dw.masked_fill(p.switching["frozen"][..., None], 0).neg()
         return self._with_extras(dw.reshape(B, -1), x, g, p)
 
@@ -259,8 +279,7 @@ class DeepDiagonalFlow(Flow):
         r = torch.stack(others, -1)
         g = self.loss.grad(x, p)
         q = self.q_uniform if self.q_uniform is not None else p["q"][:, None, None]
-        sigma = None if mode is None else self.held_signs(mode)
-        slope = frozen_slope(g[..., None] * r, q, sigma)
+        slope = frozen_slope(g[..., None] * r, q, self.held(mode))
         return parameter_jacobian(r, pair_products(w), g, self.loss.hess(x, p), slope, ~p.switching["frozen"])
 
     def switches(self, t, y, p):
@@ -314,8 +333,7 @@ class MirrorFlow(Flow):
     def rhs(self, t, y, p, mode):
         x = y[:, : self.n]
         g = self.loss.grad(x, p)
-        sigma = None if mode is None else self.layout.block(mode, "gradient")
-        dx = -frozen_phi(g, self.q_of(p, 1), sigma) / self.hess(x, p) * (~p.switching["frozen"])
+        dx = -frozen_phi(g, self.q_of(p, 1), self.held(mode)) / self.hess(x, p) * (~p.switching["frozen"])
         return self._with_extras(dx, x, g, p)
 
     def mobility(self, x, p):
@@ -331,14 +349,14 @@ class MirrorFlow(Flow):
         x = y[:, : self.n]
         g = self.loss.grad(x, p)
         q = self.q_of(p, 1)
-        sigma = None if mode is None else self.layout.block(mode, "gradient")
+        held = self.held(mode)
         mob, dmob = self.mobility(x, p)
         factor = self.loss.hess_factor(x, p)
         if factor is not None and factor[0].shape[-1] < self.n:
-            return mirror_jacobian_low_rank(*factor, frozen_slope(g, q, sigma), mob, dmob,
-                                            frozen_phi(g, q, sigma), ~p.switching["frozen"])
-        return mirror_jacobian(g, self.loss.hess(x, p), frozen_slope(g, q, sigma), mob, dmob,
-                               frozen_phi(g, q, sigma), ~p.switching["frozen"])
+            return mirror_jacobian_low_rank(*factor, frozen_slope(g, q, held), mob, dmob,
+                                            frozen_phi(g, q, held), ~p.switching["frozen"])
+        return mirror_jacobian(g, self.loss.hess(x, p), frozen_slope(g, q, held), mob, dmob,
+                               frozen_phi(g, q, held), ~p.switching["frozen"])
 
     def switches(self, t, y, p):
         if self.smooth:
@@ -377,8 +395,7 @@ class BalancedReduction(MirrorFlow):
         x = y[:, : self.n]
         g = self.loss.grad(x, p)
         q = self.q_of(p, 1)
-        sigma = None if mode is None else self.layout.block(mode, "gradient")
-        return -frozen_phi(g, q, sigma) * K.mir1_mobility(x, self.L, q) * (~p.switching["frozen"])
+        return -frozen_phi(g, q, self.held(mode)) * K.mir1_mobility(x, self.L, q) * (~p.switching["frozen"])
 
     def switches(self, t, y, p):
         if self.smooth:
@@ -436,13 +453,16 @@ class ScalarFlow(Flow):
     def _move(self, y, p, tau):
         return torch.cat([y[:, : self.n] + tau, y[:, self.n:]], 1)
 
+    def held_signs(self, mode):
+        """``sign(d_i f) sign(g'(w_i))``, the frozen sign of ``d F / d w_i``."""
+        return self.layout.block(mode, "gradient") * self.layout.block(mode, "dg")
+
     def rhs(self, t, y, p, mode):
         w = y[:, : self.n]
         x = self.g(w)
         g = self.loss.grad(x, p)
         dg = self.dg(w)
-        sigma = None if mode is None else self.layout.block(mode, "gradient") * self.layout.block(mode, "dg")
-        dw = -frozen_phi(g * dg, self.q_of(p, 1), sigma) * (~p.switching["frozen"])
+        dw = -frozen_phi(g * dg, self.q_of(p, 1), self.held(mode)) * (~p.switching["frozen"])
         return self._with_extras(dw, x, g, p)
 
     def switches(self, t, y, p):

@@ -6,6 +6,8 @@ and the products ``prod_{j != k} w_j`` of the other factors.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import torch
 
 from ._generated import torch_kernels as K
@@ -46,15 +48,30 @@ def phi(z, q):
     return K.phi(z, q)
 
 
-def frozen_phi(z, q, sigma):
+class Held(NamedTuple):
+    """The signs a frozen mode holds for ``phi_q``'s argument: ``sigma`` (0 where none is
+    held), where one is held, and whether one is held everywhere (then the argument's own
+    sign is never read). Built once per mode by :func:`hold`, read by every stage of a step."""
+
+    sigma: torch.Tensor
+    fixed: torch.Tensor
+    everywhere: bool
+
+
+def hold(sigma: torch.Tensor) -> Held:
+    fixed = sigma != 0
+    return Held(sigma, fixed, bool(fixed.all()))
+
+
+def frozen_phi(z, q, held: Held | None):
     """``phi_q(z)`` with the sign held at ``sigma`` where ``sigma != 0`` (mode freezing)."""
-    if sigma is None:
+    if held is None:
         return phi(z, q)
-    sign = torch.where(sigma != 0, sigma, torch.sign(z))
+    sign = held.sigma if held.everywhere else torch.where(held.fixed, held.sigma, torch.sign(z))
     return sign * phi(z.abs(), q)
 
 
-__all__ = ["exclusive_prod", "exclusive_products", "frozen_phi", "phi"]
+__all__ = ["Held", "exclusive_prod", "exclusive_products", "frozen_phi", "hold", "phi"]
 
 
 def pair_products(w: torch.Tensor) -> torch.Tensor:

@@ -55,7 +55,9 @@ def terms(weights) -> tuple:
 
 
 def weighted_sum(terms_, K):
-    """``sum_j w_j K[j]`` over ``terms_`` (from :func:`terms`), one elementwise update per term.
+    """``sum_j w_j K[j]`` over ``terms_`` (from :func:`terms`), one elementwise update per term;
+    ``K`` a sequence of stage tensors (the views ``stages.unbind(0)``: indexing a list costs
+    nothing, indexing the stage tensor builds a view per term).
 
     Every element is computed by the same operations in the same order, so a row's value does
     not depend on the rows beside it (a BLAS contraction such as ``tensordot`` over the stages
@@ -120,15 +122,16 @@ class DOP853Stepper(Stepper):
         hb = h[:, None].expand(-1, self.n).contiguous()    # same-shape operands: no broadcasting
         auto = self.system.autonomous
         K = torch.empty((len(self.tab.c), len(t), self.n), dtype=self.dt, device=self.dev)
-        K[0] = f
+        Kv = K.unbind(0)                                    # views: writing Kv[i] writes K
+        Kv[0].copy_(f)
         for i in range(1, s):
-            y_i = torch.addcmul(y, weighted_sum(self.a_terms[i], K), hb)
-            K[i] = self.rhs(t if auto else t + self.C[i] * h, y_i, p, mode)
-        y_new = torch.addcmul(y, weighted_sum(self.b_terms, K), hb)
-        K[s] = self.rhs(t if auto else t + h, y_new, p, mode)
+            y_i = torch.addcmul(y, weighted_sum(self.a_terms[i], Kv), hb)
+            Kv[i].copy_(self.rhs(t if auto else t + self.C[i] * h, y_i, p, mode))
+        y_new = torch.addcmul(y, weighted_sum(self.b_terms, Kv), hb)
+        Kv[s].copy_(self.rhs(t if auto else t + h, y_new, p, mode))
         scale = self.atol + self.rtol * torch.maximum(y.abs(), y_new.abs())
-        e5 = (weighted_sum(self.e5_terms, K) / scale).square().sum(1)
-        e3 = (weighted_sum(self.e3_terms, K) / scale).square().sum(1)
+        e5 = (weighted_sum(self.e5_terms, Kv) / scale).square().sum(1)
+        e3 = (weighted_sum(self.e3_terms, Kv) / scale).square().sum(1)
         denom = e5 + 0.01 * e3
         err = h.abs() * e5 / torch.sqrt(denom * self.n).clamp_min(1e-300)
         finite = torch.isfinite(err) & torch.isfinite(y_new + K[s]).all(1)
@@ -136,9 +139,9 @@ class DOP853Stepper(Stepper):
 
     def dense(self, stages, t, y, h, y_new, p, mode):
         """The 7 DOP853 interpolation coefficients (3 extra stages)."""
-        K, s, hb = stages, self.tab.stages, h[:, None]
+        K, s, hb = stages.unbind(0), self.tab.stages, h[:, None]
         for i in range(s + 1, len(self.tab.c)):
-            K[i] = self.rhs(t + self.C[i] * h, torch.addcmul(y, weighted_sum(self.a_terms[i], K), hb), p, mode)
+            K[i].copy_(self.rhs(t + self.C[i] * h, torch.addcmul(y, weighted_sum(self.a_terms[i], K), hb), p, mode))
         dyn = y_new - y
         F = torch.empty((7, len(t), self.n), dtype=self.dt, device=self.dev)
         F[0] = dyn
