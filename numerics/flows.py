@@ -126,9 +126,9 @@ class Flow(ODESystem):
         return self.layout.block(mode, "gradient")
 
     def held(self, mode):
-        """:func:`~numerics.geometry.hold` of :meth:`held_signs`, or ``None`` for no mode. The
-        driver passes one mode tensor to every stage of a step, so it is built once per step:
-        kept for the last mode tensor seen, while that tensor is unchanged (its version)."""
+        """:func:`~numerics.geometry.hold` of :meth:`held_signs` (``None`` for no mode or no sign
+        held). The driver passes one mode tensor to every stage of a step, so it is built once
+        per step: kept for the last mode tensor seen, while that tensor is unchanged (its version)."""
         if mode is None:
             return None
         memo = self._held

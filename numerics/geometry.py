@@ -58,8 +58,11 @@ class Held(NamedTuple):
     everywhere: bool
 
 
-def hold(sigma: torch.Tensor) -> Held:
+def hold(sigma: torch.Tensor) -> Held | None:
+    """The :class:`Held` signs of ``sigma``; ``None`` where none is held (the plain ``phi_q``)."""
     fixed = sigma != 0
+    if not bool(fixed.any()):
+        return None
     return Held(sigma, fixed, bool(fixed.all()))
 
 

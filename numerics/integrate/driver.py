@@ -174,9 +174,9 @@ class _Run:
             return None
         ta, ya, ha, t1a, yna, pa = s.t[a], s.y[a], h[a], t1[a], y_new[a], take(s.p, a)
         ma = None if s.mode is None else s.mode[a]
-        crossed_sw = None
+        crossed_sw = sw1 = None
         if ma is not None:
-            crossed_sw = hybrid.crossed_switches(self.system, t1a, yna, pa, ma)
+            crossed_sw, sw1 = hybrid.crossed_switches(self.system, t1a, yna, pa, ma)
         g0 = [g[a] for g in s.gev]
         crossed_ev = [crossed(g, event_values(e, t1a, yna, pa), e.direction)
                       for e, g in zip(self.events, g0)]
@@ -253,19 +253,27 @@ class _Run:
         t_all, y_all = s.t.clone(), s.y.clone()
         t_all[a], y_all[a] = t_cut, y_cut
         s.t, s.y = t_all, y_all
-        self.update_mode_and_field(a, f_new, cut, ma)
+        self.update_mode_and_field(a, f_new, cut, ma, sw1)
         term = torch.zeros_like(accept)
         term[a] = terminal
         return term
 
-    def update_mode_and_field(self, a, f_new, cut, ma):
+    def update_mode_and_field(self, a, f_new, cut, ma, sw1):
+        """The mode and field of the accepted rows ``a`` at their new states. The mode is the
+        signs of the switching functions there: ``sw1``, their values at the step's end, where
+        the step was kept whole; evaluated anew where it was cut or a switch applied (``cut``).
+        Rejected rows keep both. The field is re-evaluated where the state or the mode changed."""
         s = self.s
-        new_mode = hybrid.mode_of(self.system, s.t, s.y, s.p)
+        new_mode = s.mode
         pa = take(s.p, a)
         changed = cut.clone()
-        if new_mode is not None:
-            nm = new_mode[a]
+        if ma is not None:
+            nm = torch.sign(sw1)
+            if bool(cut.any()):
+                nm[cut] = hybrid.mode_of(self.system, s.t[a][cut], s.y[a][cut], take(pa, cut))
             changed |= (nm != ma).any(1)
+            new_mode = s.mode.clone()
+            new_mode[a] = nm
         f_acc = f_new[a].clone()
         if bool(changed.any()):
             t_cut, y_cut = s.t[a], s.y[a]

@@ -24,8 +24,11 @@ def mode_of(system, t, y, p):
 
 
 def crossed_switches(system, t1, y1, p, mode):
-    """``(R, k)``: switching functions in use whose sign left the frozen ``mode`` by ``t1``."""
-    return (mode != 0) & (system.switches(t1, y1, p) * mode <= 0)
+    """``(crossed, s1)``: the switching functions in use whose sign left the frozen ``mode`` by
+    ``t1`` ``(R, k)``, and their values ``s1`` there (whose signs are the next step's mode where
+    the step is kept whole)."""
+    s1 = system.switches(t1, y1, p)
+    return (mode != 0) & (s1 * mode <= 0), s1
 
 
 def locate_switch(system, at_points, t0, t1, crossed, mode, points):
