@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from numerics.integrate import mpref
+from numerics.integrate.events import locate
 from numerics.integrate import (EVENT, NONFINITE, STEP_BUDGET, SUCCESS, WALL_BUDGET, Controller, Event, ODESystem,
                                 integrate)
 
@@ -380,3 +381,16 @@ def test_backward_integration_with_events_and_dense_output():
         expect = sorted([(1.5 + 2 * k) * math.pi / w for k in range(5) if (1.5 + 2 * k) * math.pi / w <= T],
                         reverse=True)
         np.testing.assert_allclose(log.t[log.row == r].tolist(), expect, rtol=1e-10)
+
+
+@pytest.mark.parametrize("points", [1, 3, 15])
+def test_locate_brackets_the_first_time_to_adjacent_floats(points):
+    """``events.locate`` ends with no float strictly inside the bracket, whatever its points per
+    pass (bisection included): the located time is the first float where the predicate holds."""
+    g = torch.Generator().manual_seed(points)
+    lo = torch.rand(6, generator=g, dtype=torch.float64) * 10
+    hi = lo + torch.rand(6, generator=g, dtype=torch.float64) * 1e3
+    c = lo + (hi - lo) * torch.rand(6, generator=g, dtype=torch.float64)
+    t, at = locate(lambda tt: (tt >= c[:, None])[..., None], lo, hi, torch.ones(6, 1, dtype=torch.bool), points=points)
+    assert bool((t >= c).all()) and bool(at.all())
+    assert torch.equal(torch.nextafter(t, torch.full_like(t, -math.inf)) < c, torch.ones(6, dtype=torch.bool))

@@ -156,7 +156,7 @@ def first_crossing(fn, g0, t0, t1, direction, samples: int = 8, points: int = 15
     return torch.where(found, t_hit, torch.full_like(t0, math.inf))
 
 
-def locate(predicate, lo, hi, at_hi, points: int = 15, passes: int = 32):
+def locate(predicate, lo, hi, at_hi, points: int = 15, passes: int = 64):
     """Earliest ``t`` in ``(lo, hi]`` where the monotone ``predicate`` holds, to adjacent floats,
     and which of its components hold there.
 
@@ -164,7 +164,8 @@ def locate(predicate, lo, hi, at_hi, points: int = 15, passes: int = 32):
     does); it is false at ``lo`` and ``at_hi`` (``(R, m)``) at ``hi``. A ``points + 1``-section
     search: each pass evaluates it at ``points`` evenly spaced interior points of every bracket
     in one batched call and keeps the sub-bracket where it first holds (4 bits per pass at 15
-    points, against 1 for bisection). The components come from the very evaluation that set
+    points, against 1 for bisection; ``passes`` bounds the loop, which ends when no float is
+    left inside a bracket: 64 passes reach that even by bisection). The components come from the very evaluation that set
     ``hi``: a caller never re-judges the located time on a differently rounded evaluation."""
     frac = torch.arange(1, points + 1, dtype=lo.dtype, device=lo.device) / (points + 1)
     rows = torch.arange(len(lo), device=lo.device)
