@@ -18,6 +18,9 @@ same error control): callables ``(x, grad, p) -> (B, k)``.
 
 from __future__ import annotations
 
+import threading
+import weakref
+
 import torch
 
 from . import forward
@@ -39,6 +42,8 @@ def frozen_slope(z, q, held):
     flip = held.fixed & (z != 0) & (held.sigma != torch.sign(z))
     return torch.where(flip, -slope, slope)
 
+
+_HELD = threading.local()     # Flow.held's memo: (flow, mode) as weak references, mode version, Held
 
 EXTRAS_SIGNATURE = "(x, grad, p) -> (B, k) tensor"
 HESS_SIGNATURE = ("(x, p) -> R''(x) of the shape of x (a generated kernel with further arguments: "
@@ -103,7 +108,6 @@ class Flow(ODESystem):
         self.layout = ModeLayout(gradient=n)      # the blocks of switches(), mode and hit
         self.q_uniform = uniform_exponent(q)
         self.stationary_tol = stationary_tol
-        self._held = None                         # (mode, its version, Held): see held()
 
     @property
     def stiff_capable(self) -> bool:
@@ -128,14 +132,15 @@ class Flow(ODESystem):
     def held(self, mode):
         """:func:`~numerics.geometry.hold` of :meth:`held_signs` (``None`` for no mode or no sign
         held). The driver passes one mode tensor to every stage of a step, so it is built once
-        per step: kept for the last mode tensor seen, while that tensor is unchanged (its version)."""
+        per step: kept, per thread, for the last flow and mode tensor seen while that tensor is
+        unchanged (its version). The memo lives outside the flow, which a run never changes."""
         if mode is None:
             return None
-        memo = self._held
-        if memo is not None and memo[0] is mode and memo[1] == mode._version:
-            return memo[2]
+        memo = getattr(_HELD, "last", None)
+        if memo is not None and memo[0]() is self and memo[1]() is mode and memo[2] == mode._version:
+            return memo[3]
         value = hold(self.held_signs(mode))
-        self._held = (mode, mode._version, value)
+        _HELD.last = (weakref.ref(self), weakref.ref(mode), mode._version, value)
         return value
 
     def gradient_switches(self, g, p):
