@@ -12,6 +12,7 @@ span decades are on log axes.
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import tempfile
@@ -30,8 +31,9 @@ from numerics.cli import readable  # noqa: E402
 from . import sources  # noqa: E402
 from .latex import number  # noqa: E402
 
-plt.rcParams.update({"font.size": 8, "axes.titlesize": 9, "legend.fontsize": 7,
-                     "figure.dpi": 100, "savefig.bbox": "tight", "figure.constrained_layout.use": True})
+# the document's style, applied while each figure function runs (not to the process's other figures)
+STYLE = {"font.size": 8, "axes.titlesize": 9, "legend.fontsize": 7,
+         "figure.dpi": 100, "savefig.bbox": "tight", "figure.constrained_layout.use": True}
 COLORS = plt.rcParams["axes.prop_cycle"].by_key()["color"]
 CLASS_STYLE = {"bounded": "-", "logarithmic": "--", "polynomial": ":"}   # m < 1, m = 1, m > 1
 
@@ -72,12 +74,17 @@ FIGURES: dict[str, list[Callable[[Context], Figure | Skipped]]] = {}
 
 
 def figure(family: str, results: bool = False):
-    """Register a figure function for ``family``; ``results=True`` if it reads the verify
-    JSON (it then runs after the verify run, the others while it runs)."""
+    """Register a figure function for ``family``, drawn in the document's :data:`STYLE`;
+    ``results=True`` if it reads the verify JSON (it then runs after the verify run, the others
+    while it runs)."""
     def deco(fn):
-        fn.needs_results = results
-        FIGURES.setdefault(family, []).append(fn)
-        return fn
+        @functools.wraps(fn)
+        def styled(ctx: Context):
+            with plt.rc_context(STYLE):
+                return fn(ctx)
+        styled.needs_results = results
+        FIGURES.setdefault(family, []).append(styled)
+        return styled
     return deco
 
 

@@ -228,3 +228,18 @@ def test_experiments_section_reads_the_stored_report_and_copies_its_figures(tmp_
     assert "figures/paper-escape.png" in tex and "figures/paper-dln.png" not in tex
     empty = experiments.section(tmp_path / "none", tmp_path / "out")
     assert "No stored results there" in empty
+
+
+def test_the_document_style_stays_inside_its_figure_functions(tmp_path):
+    """``docs.figures`` draws in its own style (constrained layout, small fonts) without changing
+    the process's matplotlib defaults, which other figures of the same process use (a global
+    constrained layout made ``verify.paper``'s ``tight_layout`` warn)."""
+    import subprocess
+
+    code = ("import matplotlib; from pathlib import Path; import sys; "
+            "style = lambda: {k: v for k, v in matplotlib.rcParams.items() if not k.startswith('backend')}; "
+            "before = style(); import docs.figures as F; assert style() == before; "
+            "F.potentials(F.Context(Path(sys.argv[1]))); assert style() == before")
+    subprocess.run([sys.executable, "-c", code, str(tmp_path / "figures")], check=True,
+                   cwd=Path(__file__).resolve().parents[1])
+    assert (tmp_path / "figures" / "mir-potentials.pdf").exists()
