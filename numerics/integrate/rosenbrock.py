@@ -86,7 +86,7 @@ import numpy as np
 import torch
 
 from .linsolve import solver
-from .stepper import Step, Stepper, register_stepper
+from .stepper import Step, Stepper, register_stepper, terms, weighted_sum
 
 
 @dataclass(frozen=True)
@@ -195,8 +195,12 @@ class Rodas5Stepper(Stepper):
             raise ValueError("method 'rodas5' needs system.jacobian(t, y, p, mode)")
         tab = self.tab = RODAS5
         as_t = lambda v: torch.as_tensor(v, dtype=dtype, device=device)  # noqa: E731
-        self.a, self.C, self.c, self.d = as_t(tab.a), as_t(tab.C), as_t(tab.c), as_t(tab.d)
-        self.m, self.H = as_t(tab.m), as_t(tab.H)
+        self.c, self.d = as_t(tab.c), as_t(tab.d)
+        # the stage combinations as row-independent weighted sums (stepper.weighted_sum), not a
+        # BLAS contraction over the stages, whose rounding may depend on the batch
+        self.a_terms = [terms(tab.a[i, :i]) for i in range(len(tab.c))]
+        self.C_terms = [terms(tab.C[i, :i]) for i in range(len(tab.c))]
+        self.m_terms, self.H_terms = terms(tab.m), [terms(row) for row in tab.H]
 
     def time_derivative(self, t, y, p, mode):
         """``d f / d t`` by a central difference (``None`` for autonomous fields)."""
@@ -214,16 +218,17 @@ class Rodas5Stepper(Stepper):
         ft = self.time_derivative(t, y, p, mode)
         hb = h[:, None]
         K = torch.empty((s, len(t), self.n), dtype=self.dt, device=self.dev)
+        Kv = K.unbind(0)                                    # views: writing Kv[i] writes K
         for i in range(s):
             if i == 0:
                 r = f
             else:
-                u = y + torch.tensordot(self.a[i, :i], K[:i], dims=1)
-                r = self.rhs(t + self.c[i] * h, u, p, mode) + torch.tensordot(self.C[i, :i], K[:i], dims=1) / hb
+                u = y + weighted_sum(self.a_terms[i], Kv)
+                r = self.rhs(t + self.c[i] * h, u, p, mode) + weighted_sum(self.C_terms[i], Kv) / hb
             if ft is not None and self.tab.d[i] != 0:
                 r = r + (self.d[i] * h)[:, None] * ft
-            K[i] = solve(r)
-        y_new = y + torch.tensordot(self.m, K, dims=1)
+            Kv[i].copy_(solve(r))
+        y_new = y + weighted_sum(self.m_terms, Kv)
         f_new = self.rhs(t + h, y_new, p, mode)
         scale = self.atol + self.rtol * torch.maximum(y.abs(), y_new.abs())
         err = (K[s - 1] / scale).square().mean(1).sqrt()
@@ -232,7 +237,8 @@ class Rodas5Stepper(Stepper):
 
     def dense(self, stages, t, y, h, y_new, p, mode):
         """``(y_new - y, H_1 k, H_2 k, H_3 k)``: no further evaluation."""
-        return torch.cat([(y_new - y)[None], torch.tensordot(self.H, stages, dims=1)])
+        K = stages.unbind(0)
+        return torch.stack([y_new - y] + [weighted_sum(row, K) for row in self.H_terms])
 
     @staticmethod
     def interpolate(F, y0, s):
