@@ -168,8 +168,8 @@ def test_final_state(problem, stepper):
     assert err < bar(scipy_final_error(problem, stepper)), err
 
 
-@pytest.mark.parametrize("problem,stepper", _open(CASES, {"C2"}, "defect: after integ's dense-output change C2's interpolant "
-                                                                  "errs 135 units, scipy DOP853's 48"))
+@pytest.mark.parametrize("problem,stepper", _open(CASES, {"C2"}, "defect: after integ's dense-output change C2's "
+                                                                  "interpolant errs 135 units, scipy DOP853's 48"))
 def test_dense_output_between_nodes(problem, stepper):
     sol = ours(problem, stepper)
     y = sol.dense(torch.as_tensor(dense_grid(problem))[None])[0]

@@ -122,4 +122,3 @@ def test_cpu_and_cuda_results_agree(tmp_path):
     ra, rb = (json.loads(p.read_text())["results"] for p in (a, b))
     for x, y in zip(ra, rb):
         assert x["passed"] and y["passed"]
-

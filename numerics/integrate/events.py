@@ -165,8 +165,9 @@ def locate(predicate, lo, hi, at_hi, points: int = 15, passes: int = 64):
     search: each pass evaluates it at ``points`` evenly spaced interior points of every bracket
     in one batched call and keeps the sub-bracket where it first holds (4 bits per pass at 15
     points, against 1 for bisection; ``passes`` bounds the loop, which ends when no float is
-    left inside a bracket: 64 passes reach that even by bisection). The components come from the very evaluation that set
-    ``hi``: a caller never re-judges the located time on a differently rounded evaluation."""
+    left inside a bracket: 64 passes reach that even by bisection). The components come from
+    the very evaluation that set ``hi``: a caller never re-judges the located time on a
+    differently rounded evaluation."""
     frac = torch.arange(1, points + 1, dtype=lo.dtype, device=lo.device) / (points + 1)
     rows = torch.arange(len(lo), device=lo.device)
     for _ in range(passes):
