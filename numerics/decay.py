@@ -7,7 +7,11 @@ with ``r_ik = prod_{j != k} w_ij`` and ``nu(t) = p["nu"] * schedule(t)`` (per tr
 schedule is a torch function of ``t``, differentiable where coupled sliding needs ``nu'``).
 
 Switching functions: decoupled, the gradient components ``d_i f`` and the factors ``w_ik``
-(as without decay); coupled, the per-factor arguments ``z_ik = d_i f r_ik + nu w_ik``.
+(as without decay); coupled, the per-factor arguments ``z_ik = d_i f r_ik + nu w_ik`` and,
+for ``1 < q < 2``, the factors: coupled decay pulls a coordinate off the support onto the
+saddle ``x_i = 0`` in finite time, where it is frozen (the saddle rule); a Rosenbrock step
+does not land on that arrival (``|w| ~ (t* - t)^(2/(2-q))``, then 0) and hovered at the
+size of ``atol``, its error estimate capping the steps of the whole trajectory.
 
 * ``q > 1``: the field is continuous; surfaces are crossed (mode freezing, as without decay).
   With decoupled decay the equilibria lie off the surfaces (DEC-2) and are approached
@@ -65,11 +69,9 @@ class DecayFlow(DeepDiagonalFlow):
         return not self.hybrid and self.q_uniform != 1.0 and super().stiff_capable
 
     def mode_layout(self) -> ModeLayout:
-        """Switching blocks: the surfaces (``K``), the factors (``n L``, decoupled) and, when some
+        """Switching blocks: the surfaces (``K``), the factors (``n L``) and, when some
         trajectory has ``q = 1`` (:attr:`hybrid`), the exit functions of the sliding ones (``K``)."""
-        blocks = {self.surface_block: self.K}
-        if self.decay == "decoupled":
-            blocks["factors"] = self.n * self.L
+        blocks = {self.surface_block: self.K, "factors": self.n * self.L}
         if self.hybrid:
             blocks["exits"] = self.K
         return ModeLayout(**blocks)
@@ -225,9 +227,11 @@ class DecayFlow(DeepDiagonalFlow):
             sig = torch.where(s["slide"], torch.zeros_like(sig), torch.where((p["q"] == 1)[:, None], held, sig))
         sig = self.away_from_rest(sig, p)
         rough = (p["q"] < 2)[:, None]                          # q = 2 rows are smooth: no switches
-        blocks = {self.surface_block: sig * rough}
-        if self.decay == "decoupled":
-            blocks["factors"] = (w * (~s["frozen"])[..., None]).reshape(w.shape[0], -1) * rough
+        # the factors: decoupled as without decay; coupled for 1 < q < 2 only, where a coordinate
+        # decayed onto the saddle x_i = 0 arrives there in finite time (q = 1 rows slide instead)
+        factor_rows = rough if self.decay == "decoupled" else ((p["q"] > 1)[:, None] & rough)
+        blocks = {self.surface_block: sig * rough,
+                  "factors": (w * (~s["frozen"])[..., None]).reshape(w.shape[0], -1) * factor_rows}
         if self.hybrid:
             mu = self._u(t, w, x, g, r, nu, p)
             blocks["exits"] = torch.where(s["slide"], 1 - mu.abs(), torch.zeros_like(mu))
@@ -264,17 +268,15 @@ class DecayFlow(DeepDiagonalFlow):
         return 2 * tau.amin(1)
 
     def on_switch(self, t, y, p, hit):
-        """Saddle collapse (decoupled: as without decay), rest at a stationary point of
+        """Saddle collapse (:meth:`~numerics.flows.DeepDiagonalFlow.collapse`), rest at a stationary point of
         ``F + nu |w|^2/2`` (coupled, ``1 < q < 2``, constant ``nu``), and at ``q = 1`` the
         active-set rule on the surfaces reached and the sliding ones whose exit fired."""
         surface_hit = self.layout.block(hit, self.surface_block)
         s = p.switching
-        if self.decay == "decoupled":
-            # the factors' saddle rule only: the surfaces d_i f = 0 are slid on, not frozen
-            parent_hit = self.layout.join(**dict(self.layout.split(hit), gradient=torch.zeros_like(surface_hit)))
-            s, y = DeepDiagonalFlow.on_switch(self, t, y, p, parent_hit)
-        elif self.schedule is None:
+        if self.decay == "coupled" and self.schedule is None:
             s = self._rest(t, y, p, surface_hit)
+        # the factors' saddle rule (decoupled: the surfaces d_i f = 0 are slid on, not frozen)
+        s, y = self.collapse(t, y, p.with_switching(s), self.layout.block(hit, "factors"))
         if self.hybrid:
             s = self._slide(t, y, p.with_switching(s), surface_hit, self.layout.block(hit, "exits"))
         return s, y

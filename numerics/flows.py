@@ -296,12 +296,18 @@ class DeepDiagonalFlow(Flow):
         return self.layout.join(gradient=g, factors=(w * active[..., None]).reshape(w.shape[0], -1))
 
     def on_switch(self, t, y, p, hit):
-        """Also: a factor reaching 0 while another factor of the same coordinate is 0 (a
-        balanced pair arriving together, up to the conservation error ``saddle_tol``) puts
-        the coordinate on the saddle ``x_i = 0``, where every ``d F / d w_ik`` has a zero
-        factor: a stationary point. Those factors are set to 0 and the coordinate frozen."""
+        """Also the saddle rule of :meth:`collapse` on the factors reaching 0."""
         s, y = super().on_switch(t, y, p, hit)
-        factor_hit = self.layout.block(hit, "factors").reshape(-1, self.n, self.L)
+        return self.collapse(t, y, p.with_switching(s), self.layout.block(hit, "factors"))
+
+    def collapse(self, t, y, p, factor_hit):
+        """A factor reaching 0 while another factor of the same coordinate is 0 (a balanced
+        pair arriving together, up to the conservation error ``saddle_tol``) puts the
+        coordinate on the saddle ``x_i = 0``, where every ``d F / d w_ik`` has a zero factor
+        (and so does ``z_ik = d_i f r_ik + nu w_ik`` of coupled decay): a stationary point.
+        Those factors are set to 0 and the coordinate frozen. Returns ``(switching, y)``."""
+        s = p.switching
+        factor_hit = factor_hit.reshape(-1, self.n, self.L)
         if self.L < 2 or not bool(factor_hit.any()):
             return s, y
         w = self.split(y)
@@ -310,9 +316,8 @@ class DeepDiagonalFlow(Flow):
         if bool(collapse.any()):
             w = torch.where(collapse[..., None] & near, torch.zeros_like(w), w)
             y = torch.cat([w.reshape(w.shape[0], -1), y[:, self.n * self.L:]], 1)
-            s = self._freeze(t, p.with_switching(s), collapse)
+            s = self._freeze(t, p, collapse)
         return s, y
-
 
 
 class MirrorFlow(Flow):

@@ -131,6 +131,27 @@ def test_coupled_depth_three_collapses_in_finite_time(alpha, expect):
         assert abs(float(res.x[0, 0]) - theory.equilibrium(L, q, nu, y, "coupled")) < 1e-8
 
 
+def test_coupled_decay_freezes_the_coordinates_it_pulls_onto_the_saddle():
+    """Coupled decay, ``1 < q < 2``, a regression: the decay pulls coordinates off the support
+    onto the saddle ``x_i = 0`` in finite time (``|w| ~ (t* - t)^(2/(2-q))``, then 0). The
+    factors are switching functions there: the arrival is located and the coordinate frozen
+    at exactly 0. Before, a Rosenbrock step did not land on the arrival: the factors hovered
+    at the size of ``atol``, some passed through 0 with opposite signs (breaking the balance
+    the flow keeps) and the steps collapsed (2,345 accepted steps to t = 2.9)."""
+    g = torch.Generator().manual_seed(0)
+    X = torch.randn(8, 5, generator=g, dtype=torch.float64)
+    loss = LinearRegression(X, X @ torch.tensor([1.0, -0.8, 0.5, 0, 0], dtype=torch.float64))
+    w0 = torch.full((1, 5, 2), 0.1, dtype=torch.float64)
+    res = simulate_two_branch_flow(w0, w0, 1.5, loss, 3.0, decay="coupled", nu=2e-2, rtol=1e-9, atol=1e-12,
+                                   max_steps=1000)       # 322 steps
+    assert res.ok()
+    w, frozen = res.w[0], res.solution.switching["frozen"][0]
+    assert bool(frozen.any()) and bool((w[frozen] == 0).all())
+    assert bool(torch.isfinite(res.solution.switching["t_slide"][0][frozen]).all())
+    # a balanced start stays balanced: equal factors, never of opposite signs
+    torch.testing.assert_close(w[:, 0], w[:, 1], rtol=1e-12, atol=0)
+
+
 @pytest.mark.parametrize("decay", ["decoupled", "coupled"])
 def test_regression_with_decay_slides_without_chattering(guarded, decay):
     """An overdetermined regression (several gradient components vanish together at its
