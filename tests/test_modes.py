@@ -80,7 +80,8 @@ def test_each_flow_declares_the_blocks_of_its_switches():
              (BalancedReduction(loss, n, 1, **q1), x, ("gradient",)),
              (BalancedReduction(loss, n, L, **q1), x, ("gradient", "x")),
              (ScalarFlow(loss, n, torch.sinh, torch.cosh, **q1), x, ("gradient", "dg"))]
-    for decay, names in (("decoupled", ("gradient", "factors", "exits")), ("coupled", ("surfaces", "factors", "exits"))):
+    for decay, names in (("decoupled", ("gradient", "factors", "exits")),
+                         ("coupled", ("surfaces", "factors", "exits"))):
         cases.append((DecayFlow(loss, n, L, decay, **q1), w, names))
     for flow, y, names in cases:
         p, _ = setup_run(flow, y, 1.0, loss, device="cpu", params=nu)
